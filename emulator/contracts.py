@@ -1,0 +1,201 @@
+"""Schemas of the internal HTTP API between the control plane, build runners and agents.
+
+This module is imported inside build and agent containers, where only the Python standard
+library exists, so it uses dataclasses and nothing else. The control plane validates the same
+classes with FastAPI; the containers encode and decode them with `encode` / `decode`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from dataclasses import dataclass, field
+
+INTERNAL_PREFIX = "/_internal"
+TOKEN_HEADER = "X-Pipelocal-Token"
+
+
+# ---------------------------------------------------------------- builds (runners/)
+
+
+@dataclass
+class CommandSpec:
+    text: str
+    line: int = 0  # line of the command in buildspec.yml, for error messages
+
+
+@dataclass
+class PhaseSpec:
+    name: str  # AWS phase type: INSTALL, PRE_BUILD, BUILD, POST_BUILD
+    commands: list[CommandSpec] = field(default_factory=list)
+    finally_commands: list[CommandSpec] = field(default_factory=list)
+    run_as: str | None = None
+    on_failure: str | None = None  # ABORT | CONTINUE | RETRY[-count][-regex]
+
+
+@dataclass
+class BuildPlan:
+    """Everything a runner needs to execute one build inside its container."""
+
+    build_id: str
+    src_dir: str
+    shell: str = "bash"
+    env: dict[str, str] = field(default_factory=dict)
+    secret_values: list[str] = field(default_factory=list)  # masked in every log line
+    run_as: str | None = None
+    phases: list[PhaseSpec] = field(default_factory=list)
+    exported_variables: list[str] = field(default_factory=list)
+
+
+@dataclass
+class PhaseReport:
+    phase: str
+    status: str  # SUCCEEDED | FAILED | FAULT | TIMED_OUT | STOPPED | IN_PROGRESS
+    start_time: float
+    end_time: float | None = None
+    message: str | None = None
+
+
+@dataclass
+class LogChunk:
+    seq: int
+    text: str
+
+
+@dataclass
+class RunnerResult:
+    succeeded: bool
+    exported_variables: dict[str, str] = field(default_factory=dict)
+    message: str | None = None
+
+
+# ---------------------------------------------------------------- deployments (agents/)
+
+
+@dataclass
+class InstanceRegistration:
+    instance_name: str
+    address: str = ""
+    agent_version: str = ""
+
+
+@dataclass
+class HookScript:
+    location: str
+    timeout: int = 3600
+    runas: str | None = None
+
+
+@dataclass
+class FileMapping:
+    source: str
+    destination: str
+
+
+@dataclass
+class PermissionSpec:
+    object: str
+    pattern: str = "**"
+    except_: list[str] = field(default_factory=list)
+    owner: str | None = None
+    group: str | None = None
+    mode: str | None = None
+    type: list[str] = field(default_factory=list)  # "file" and/or "directory"
+
+
+@dataclass
+class HostCommand:
+    """One lifecycle event for one instance, as CodeDeploy's PollHostCommand hands it out."""
+
+    command_id: str
+    deployment_id: str
+    deployment_group_id: str
+    lifecycle_event: str
+    env: dict[str, str] = field(default_factory=dict)
+    # DownloadBundle
+    bundle_url: str | None = None
+    bundle_type: str | None = None  # zip | tar | tgz
+    # Install
+    files: list[FileMapping] = field(default_factory=list)
+    permissions: list[PermissionSpec] = field(default_factory=list)
+    file_exists_behavior: str = "DISALLOW"
+    # script events: the archive whose scripts run (the current or the last successful deployment)
+    archive_deployment_id: str | None = None
+    scripts: list[HookScript] = field(default_factory=list)
+
+
+@dataclass
+class PollResponse:
+    command: HostCommand | None = None
+
+
+@dataclass
+class CommandResult:
+    command_id: str
+    status: str  # Succeeded | Failed
+    error_code: str = "Success"  # LifecycleErrorCode
+    message: str = ""
+    log: str = ""
+    start_time: float = 0.0
+    end_time: float = 0.0
+
+
+# ---------------------------------------------------------------- encoding
+
+
+def encode(obj: typing.Any) -> typing.Any:
+    if dataclasses.is_dataclass(obj):
+        return {f.name.rstrip("_"): encode(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, (list, tuple)):
+        return [encode(v) for v in obj]
+    if isinstance(obj, dict):
+        return {k: encode(v) for k, v in obj.items()}
+    return obj
+
+
+def decode(cls: type, data: typing.Any) -> typing.Any:
+    """Builds `cls` from JSON data, ignoring unknown keys so either side can grow first."""
+    hints = typing.get_type_hints(cls)
+    kwargs = {}
+    for f in dataclasses.fields(cls):
+        key = f.name.rstrip("_")
+        if key in data:
+            kwargs[f.name] = _decode_value(hints[f.name], data[key])
+    return cls(**kwargs)
+
+
+def _decode_value(tp: typing.Any, value: typing.Any) -> typing.Any:
+    if value is None:
+        return None
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
+        inner = [a for a in args if a is not type(None)]
+        return _decode_value(inner[0], value) if inner else value
+    if origin is list:
+        return [_decode_value(args[0], v) for v in value]
+    if origin is dict:
+        return {k: _decode_value(args[1], v) for k, v in value.items()}
+    if dataclasses.is_dataclass(tp):
+        return decode(tp, value)
+    return value
+
+
+# ---------------------------------------------------------------- routes
+# The whole internal API. Runners and agents get the base URL, their id and a token through the
+# environment variables below; every request carries the token in TOKEN_HEADER.
+
+ENV_CONTROL_URL = "PIPELOCAL_CONTROL_URL"
+ENV_TOKEN = "PIPELOCAL_TOKEN"
+ENV_BUILD_ID = "PIPELOCAL_BUILD_ID"
+ENV_INSTANCE_NAME = "PIPELOCAL_INSTANCE_NAME"
+
+BUILD_PLAN = INTERNAL_PREFIX + "/builds/{build_id}/plan"  # GET -> BuildPlan
+BUILD_PHASES = INTERNAL_PREFIX + "/builds/{build_id}/phases"  # POST PhaseReport
+BUILD_LOGS = INTERNAL_PREFIX + "/builds/{build_id}/logs"  # POST LogChunk
+BUILD_RESULT = INTERNAL_PREFIX + "/builds/{build_id}/result"  # POST RunnerResult
+
+AGENT_REGISTER = INTERNAL_PREFIX + "/agents/register"  # POST InstanceRegistration
+AGENT_POLL = INTERNAL_PREFIX + "/agents/{instance}/poll"  # POST ?wait=S -> PollResponse
+AGENT_HEARTBEAT = INTERNAL_PREFIX + "/agents/{instance}/commands/{command_id}/heartbeat"  # POST
+AGENT_RESULT = INTERNAL_PREFIX + "/agents/{instance}/commands/{command_id}/result"  # POST CommandResult

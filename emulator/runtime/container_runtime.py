@@ -1,0 +1,81 @@
+"""The one interface between pipelocal and a container engine.
+
+Services ask for containers through `ContainerRuntime`; only `docker_engine` knows Docker.
+Every container pipelocal starts carries the label `LABEL_MANAGED`, so leftovers can be found
+after a crash and handled.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterator, Protocol
+
+LABEL_MANAGED = "pipelocal.managed"
+LABEL_ROLE = "pipelocal.role"  # build | instance | store | control-plane
+LABEL_OWNER = "pipelocal.owner"  # build id or instance name
+NETWORK_NAME = "pipelocal"
+
+
+class RuntimeUnavailable(RuntimeError):
+    """The container engine cannot be reached; the message says how to fix it."""
+
+
+class ImageMissing(RuntimeError):
+    """A required image is not built yet; the message says how to build it."""
+
+
+@dataclass
+class ContainerSpec:
+    image: str
+    name: str
+    command: list[str] | None = None
+    env: dict[str, str] = field(default_factory=dict)
+    labels: dict[str, str] = field(default_factory=dict)
+    working_dir: str | None = None
+    publish: dict[int, int | None] = field(default_factory=dict)  # container port -> host port (None = any)
+    network: str | None = NETWORK_NAME
+    cpus: float | None = None
+    memory_mb: int | None = None
+    privileged: bool = False
+    files: dict[str, bytes] = field(default_factory=dict)  # path in container -> tar archive to unpack there
+    hostname: str | None = None
+
+
+@dataclass
+class ContainerInfo:
+    id: str
+    name: str
+    status: str  # created | running | exited | ...
+    labels: dict[str, str]
+    address: str | None  # address on NETWORK_NAME
+    ports: dict[int, int]  # container port -> host port on 127.0.0.1
+
+
+class ContainerRuntime(Protocol):
+    def ping(self) -> None: ...
+
+    def gateway_address(self) -> str:
+        """Address of the host as the containers on NETWORK_NAME see it."""
+        ...
+
+    def image_exists(self, image: str) -> bool: ...
+
+    def start(self, spec: ContainerSpec) -> ContainerInfo: ...
+
+    def inspect(self, name_or_id: str) -> ContainerInfo | None: ...
+
+    def wait(self, name_or_id: str, timeout: float | None = None) -> int | None:
+        """Exit code, or None if the container still runs after `timeout` seconds."""
+        ...
+
+    def logs(self, name_or_id: str, follow: bool = False) -> Iterator[str]: ...
+
+    def copy_from(self, name_or_id: str, path: str) -> Iterator[bytes]:
+        """A tar stream of `path` inside the container (running or stopped)."""
+        ...
+
+    def stop(self, name_or_id: str, timeout: int = 5) -> None: ...
+
+    def remove(self, name_or_id: str) -> None: ...
+
+    def list(self, labels: dict[str, str]) -> list[ContainerInfo]: ...

@@ -1,0 +1,195 @@
+"""`ContainerRuntime` on the Docker engine, through the docker SDK."""
+
+from __future__ import annotations
+
+import threading
+from typing import Iterator
+
+import docker
+import docker.errors
+
+from emulator.runtime.container_runtime import (
+    LABEL_MANAGED,
+    NETWORK_NAME,
+    ContainerInfo,
+    ContainerSpec,
+    ImageMissing,
+    RuntimeUnavailable,
+)
+
+_NOT_RUNNING = (
+    "Docker is not reachable ({error}). Start the Docker engine (for example "
+    "`sudo service docker start`) or point DOCKER_HOST at it, then run the command again."
+)
+
+
+class DockerEngine:
+    def __init__(self) -> None:
+        self._client: docker.DockerClient | None = None
+        self._lock = threading.Lock()
+        self._gateway: str | None = None
+
+    @property
+    def client(self) -> docker.DockerClient:
+        with self._lock:
+            if self._client is None:
+                try:
+                    self._client = docker.from_env(timeout=120)
+                    self._client.ping()
+                except Exception as exc:  # the SDK raises several types for the same problem
+                    self._client = None
+                    raise RuntimeUnavailable(_NOT_RUNNING.format(error=_short(exc))) from None
+            return self._client
+
+    def ping(self) -> None:
+        try:
+            self.client.ping()
+        except RuntimeUnavailable:
+            raise
+        except Exception as exc:
+            raise RuntimeUnavailable(_NOT_RUNNING.format(error=_short(exc))) from None
+
+    # ------------------------------------------------------------ network
+
+    def ensure_network(self) -> str:
+        """Creates the project network if needed and returns the host's address on it."""
+        if self._gateway:
+            return self._gateway
+        try:
+            net = self.client.networks.get(NETWORK_NAME)
+        except docker.errors.NotFound:
+            net = self.client.networks.create(
+                NETWORK_NAME, driver="bridge", labels={LABEL_MANAGED: "true"}
+            )
+            net.reload()
+        configs = (net.attrs.get("IPAM") or {}).get("Config") or []
+        gateway = next((c.get("Gateway") for c in configs if c.get("Gateway")), None)
+        if not gateway:
+            raise RuntimeUnavailable(f"Docker network {NETWORK_NAME!r} has no gateway address")
+        self._gateway = gateway
+        return gateway
+
+    def gateway_address(self) -> str:
+        return self.ensure_network()
+
+    # ------------------------------------------------------------ images
+
+    def image_exists(self, image: str) -> bool:
+        try:
+            self.client.images.get(image)
+            return True
+        except docker.errors.ImageNotFound:
+            return False
+
+    # ------------------------------------------------------------ containers
+
+    def start(self, spec: ContainerSpec) -> ContainerInfo:
+        if not self.image_exists(spec.image):
+            raise ImageMissing(
+                f"The image {spec.image} is not built yet. Run `pipelocal images` to build it."
+            )
+        if spec.network:
+            self.ensure_network()
+        labels = {LABEL_MANAGED: "true", **spec.labels}
+        kwargs: dict = dict(
+            image=spec.image,
+            name=spec.name,
+            command=spec.command,
+            environment=spec.env,
+            labels=labels,
+            working_dir=spec.working_dir,
+            network=spec.network,
+            privileged=spec.privileged,
+            hostname=spec.hostname,
+            detach=True,
+            init=True,
+        )
+        if spec.publish:
+            kwargs["ports"] = {
+                f"{port}/tcp": ("127.0.0.1", host) if host else ("127.0.0.1",)
+                for port, host in spec.publish.items()
+            }
+        if spec.cpus:
+            kwargs["nano_cpus"] = int(spec.cpus * 1e9)
+        if spec.memory_mb:
+            kwargs["mem_limit"] = f"{spec.memory_mb}m"
+        container = self.client.containers.create(**kwargs)
+        try:
+            for path, archive in spec.files.items():
+                container.put_archive(path, archive)
+            container.start()
+        except Exception:
+            container.remove(force=True)
+            raise
+        info = self.inspect(container.id)
+        assert info is not None
+        return info
+
+    def inspect(self, name_or_id: str) -> ContainerInfo | None:
+        try:
+            container = self.client.containers.get(name_or_id)
+        except docker.errors.NotFound:
+            return None
+        return _info(container)
+
+    def wait(self, name_or_id: str, timeout: float | None = None) -> int | None:
+        container = self.client.containers.get(name_or_id)
+        try:
+            result = container.wait(timeout=timeout)
+        except Exception as exc:  # requests' ReadTimeout / ConnectionError on timeout
+            if "timed out" in str(exc).lower() or "timeout" in type(exc).__name__.lower():
+                return None
+            raise
+        return int(result.get("StatusCode", -1))
+
+    def logs(self, name_or_id: str, follow: bool = False) -> Iterator[str]:
+        container = self.client.containers.get(name_or_id)
+        for chunk in container.logs(stream=True, follow=follow):
+            yield chunk.decode("utf-8", "replace")
+
+    def copy_from(self, name_or_id: str, path: str) -> Iterator[bytes]:
+        container = self.client.containers.get(name_or_id)
+        stream, _stat = container.get_archive(path)
+        yield from stream
+
+    def stop(self, name_or_id: str, timeout: int = 5) -> None:
+        try:
+            self.client.containers.get(name_or_id).stop(timeout=timeout)
+        except docker.errors.NotFound:
+            pass
+
+    def remove(self, name_or_id: str) -> None:
+        try:
+            self.client.containers.get(name_or_id).remove(force=True)
+        except docker.errors.NotFound:
+            pass
+        except docker.errors.APIError as exc:
+            if "already in progress" not in str(exc):
+                raise
+
+    def list(self, labels: dict[str, str]) -> list[ContainerInfo]:
+        filters = {"label": [f"{k}={v}" for k, v in {LABEL_MANAGED: "true", **labels}.items()]}
+        return [_info(c) for c in self.client.containers.list(all=True, filters=filters)]
+
+
+def _info(container) -> ContainerInfo:
+    attrs = container.attrs
+    networks = (attrs.get("NetworkSettings") or {}).get("Networks") or {}
+    address = (networks.get(NETWORK_NAME) or {}).get("IPAddress") or None
+    ports: dict[int, int] = {}
+    for key, bindings in ((attrs.get("NetworkSettings") or {}).get("Ports") or {}).items():
+        if bindings:
+            ports[int(key.split("/")[0])] = int(bindings[0]["HostPort"])
+    return ContainerInfo(
+        id=container.id,
+        name=container.name,
+        status=container.status,
+        labels=dict(container.labels or {}),
+        address=address,
+        ports=ports,
+    )
+
+
+def _short(exc: Exception) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return text[:200]
