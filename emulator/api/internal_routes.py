@@ -1,0 +1,85 @@
+"""The internal API runners and agents call; schemas are the dataclasses of `emulator.contracts`."""
+
+from __future__ import annotations
+
+import asyncio
+
+from fastapi import APIRouter, Header, HTTPException, Request, Response
+
+from emulator import contracts
+from emulator.control_plane import ControlPlane
+
+
+def internal_router(cp: ControlPlane) -> APIRouter:
+    router = APIRouter(include_in_schema=False)
+
+    def build_auth(build_id: str, token: str | None) -> None:
+        if not cp.builds.check_token(build_id, token):
+            raise HTTPException(403, "unknown build or wrong token")
+
+    def agent_auth(instance: str, token: str | None) -> None:
+        if not cp.fleet.check_token(instance, token):
+            raise HTTPException(403, "unknown instance or wrong token")
+
+    async def body(request: Request, cls):
+        try:
+            return contracts.decode(cls, await request.json())
+        except (TypeError, ValueError, KeyError) as exc:
+            raise HTTPException(422, f"invalid {cls.__name__}: {exc}") from None
+
+    token_header = Header(default=None, alias=contracts.TOKEN_HEADER)
+
+    @router.get(contracts.BUILD_PLAN)
+    def plan(build_id: str, token: str | None = token_header):
+        build_auth(build_id, token)
+        return contracts.encode(cp.builds.plan(build_id))
+
+    @router.post(contracts.BUILD_PHASES)
+    async def phases(build_id: str, request: Request, token: str | None = token_header):
+        build_auth(build_id, token)
+        cp.builds.report_phase(build_id, await body(request, contracts.PhaseReport))
+        return {"ok": True}
+
+    @router.post(contracts.BUILD_LOGS)
+    async def logs(build_id: str, request: Request, token: str | None = token_header):
+        build_auth(build_id, token)
+        cp.builds.append_log(build_id, await body(request, contracts.LogChunk))
+        return {"ok": True}
+
+    @router.post(contracts.BUILD_RESULT)
+    async def result(build_id: str, request: Request, token: str | None = token_header):
+        build_auth(build_id, token)
+        cp.builds.report_result(build_id, await body(request, contracts.RunnerResult))
+        return {"ok": True}
+
+    @router.post(contracts.AGENT_REGISTER)
+    async def register(request: Request, token: str | None = token_header):
+        reg = await body(request, contracts.InstanceRegistration)
+        agent_auth(reg.instance_name, token)
+        cp.db.update("instance", reg.instance_name, agentVersion=reg.agent_version, agentRegistered=True)
+        return {"ok": True}
+
+    @router.post(contracts.AGENT_POLL)
+    async def poll(instance: str, wait: float = 20.0, token: str | None = token_header):
+        agent_auth(instance, token)
+        command = await asyncio.to_thread(cp.queue.poll, instance, min(max(wait, 0.0), 30.0))
+        return contracts.encode(contracts.PollResponse(command=command))
+
+    @router.post(contracts.AGENT_HEARTBEAT)
+    def heartbeat(instance: str, command_id: str, token: str | None = token_header):
+        agent_auth(instance, token)
+        cp.queue.heartbeat(instance, command_id)
+        return {"ok": True}
+
+    @router.post(contracts.AGENT_RESULT)
+    async def command_result(instance: str, command_id: str, request: Request, token: str | None = token_header):
+        agent_auth(instance, token)
+        result = await body(request, contracts.CommandResult)
+        if result.command_id != command_id:
+            raise HTTPException(422, "command_id in the body differs from the URL")
+        accepted = cp.queue.report(instance, result)
+        return Response(status_code=200 if accepted else 200,
+                        content='{"ok": true, "repeat": %s}' % ("false" if accepted else "true"),
+                        media_type="application/json")
+
+    return router

@@ -1,0 +1,71 @@
+"""Settings, read once from the environment so every process of one installation agrees."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Settings:
+    home: Path
+    port: int
+    account_id: str
+    region: str
+    # object store: the embedded SeaweedFS unless s3_endpoint points elsewhere
+    s3_endpoint: str | None
+    s3_port: int
+    s3_access_key: str
+    s3_secret_key: str
+    instance_count: int
+    artifact_bucket: str
+
+    @property
+    def data_dir(self) -> Path:
+        return self.home / "data"
+
+    @property
+    def db_path(self) -> Path:
+        return self.data_dir / "state.sqlite3"
+
+    @property
+    def repos_dir(self) -> Path:
+        return self.data_dir / "repos"
+
+    @property
+    def store_dir(self) -> Path:
+        return self.data_dir / "store"
+
+    @property
+    def run_dir(self) -> Path:
+        return self.home / "run"
+
+    @property
+    def embedded_store(self) -> bool:
+        return not self.s3_endpoint
+
+    @property
+    def control_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def store_url(self) -> str:
+        return self.s3_endpoint or f"http://127.0.0.1:{self.s3_port}"
+
+
+def load_settings() -> Settings:
+    env = os.environ
+    home = Path(env.get("PIPELOCAL_HOME") or Path.home() / ".pipelocal").expanduser().resolve()
+    return Settings(
+        home=home,
+        port=int(env.get("PIPELOCAL_PORT", "4750")),
+        account_id=env.get("PIPELOCAL_ACCOUNT_ID", "000000000000"),
+        region=env.get("PIPELOCAL_REGION", env.get("AWS_DEFAULT_REGION", "us-east-1")),
+        s3_endpoint=env.get("PIPELOCAL_S3_ENDPOINT") or None,
+        s3_port=int(env.get("PIPELOCAL_S3_PORT", "4751")),
+        s3_access_key=env.get("PIPELOCAL_S3_ACCESS_KEY", "pipelocal"),
+        s3_secret_key=env.get("PIPELOCAL_S3_SECRET_KEY", "pipelocal-secret"),
+        instance_count=int(env.get("PIPELOCAL_INSTANCES", "2")),
+        artifact_bucket=env.get("PIPELOCAL_ARTIFACT_BUCKET", "codepipeline-artifacts-pipelocal"),
+    )

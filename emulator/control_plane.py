@@ -1,0 +1,95 @@
+"""The composition root: builds every service once, wires them, and recovers after a restart."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from emulator.config import Settings
+from emulator.orchestration import Orchestrator
+from emulator.runtime.container_runtime import LABEL_ROLE, ContainerRuntime
+from emulator.services.codebuild.builds import BuildService, Endpoints
+from emulator.services.codebuild.projects import Projects
+from emulator.services.codecommit.repositories import Repositories
+from emulator.services.codedeploy.applications import Applications
+from emulator.services.codedeploy.command_queue import CommandQueue
+from emulator.services.codedeploy.deployments import DeploymentService
+from emulator.services.codedeploy.fleet import Fleet
+from emulator.services.codepipeline.action_providers import CodeBuildAction, CodeCommitSource, CodeDeployAction
+from emulator.services.codepipeline.executions import Executions
+from emulator.services.codepipeline.pipelines import Pipelines
+from emulator.state.database import Database
+from emulator.store.object_store import ObjectStore
+
+
+@dataclass
+class ControlPlane:
+    settings: Settings
+    db: Database
+    orch: Orchestrator
+    store: ObjectStore
+    runtime: ContainerRuntime
+    repos: Repositories
+    projects: Projects
+    builds: BuildService
+    apps: Applications
+    fleet: Fleet
+    queue: CommandQueue
+    deployments: DeploymentService
+    pipelines: Pipelines
+    executions: Executions
+
+    def on_push(self, repository: str, before: dict[str, str], after: dict[str, str]) -> list[str]:
+        """A push to a watched branch starts the pipelines whose source it is."""
+        started = []
+        for branch, commit in after.items():
+            if before.get(branch) == commit:
+                continue
+            for pipeline, action in self.pipelines.watching(repository, branch):
+                started.append(self.executions.start(
+                    pipeline, trigger={"triggerType": "CloudWatchEvent",
+                                       "triggerDetail": f"push to {repository}/{branch} ({commit[:8]})"},
+                    source_commits={action: commit}))
+        return started
+
+    def recover(self) -> dict[str, list[str]]:
+        """Every action in flight when the last process died ends in a named state."""
+        report = {
+            "builds": self.builds.recover(),
+            "deployments": self.deployments.recover(),
+            "executions": self.executions.recover(),
+        }
+        for info in self.runtime.list({LABEL_ROLE: "build"}):
+            self.runtime.remove(info.id)
+        self.fleet.adopt()
+        return report
+
+
+def assemble(settings: Settings, runtime: ContainerRuntime, gateway: str) -> ControlPlane:
+    db = Database(settings.db_path, settings.account_id, settings.region)
+    orch = Orchestrator(db)
+    container_store = settings.s3_endpoint or f"http://{gateway}:{settings.s3_port}"
+    store = ObjectStore(settings.store_url, settings.s3_access_key, settings.s3_secret_key, settings.region,
+                        container_endpoint=container_store)
+    control_for_containers = f"http://{gateway}:{settings.port}"
+    endpoints = Endpoints(control_url=control_for_containers, store_url=container_store,
+                          store_access_key=settings.s3_access_key, store_secret_key=settings.s3_secret_key)
+    repos = Repositories(db, settings.repos_dir, settings.control_url)
+    projects = Projects(db)
+    builds = BuildService(orch, projects, store, runtime, endpoints)
+    apps = Applications(db)
+    fleet = Fleet(db, runtime, control_for_containers, container_env={
+        "AWS_ACCESS_KEY_ID": settings.s3_access_key, "AWS_SECRET_ACCESS_KEY": settings.s3_secret_key,
+        "AWS_ENDPOINT_URL_S3": container_store, "AWS_ENDPOINT_URL": control_for_containers,
+        "AWS_DEFAULT_REGION": settings.region, "AWS_REGION": settings.region,
+    })
+    queue = CommandQueue()
+    deployments = DeploymentService(orch, apps, fleet, queue, store)
+    pipelines = Pipelines(db)
+    providers = {
+        "CodeCommit": CodeCommitSource(repos, store),
+        "CodeBuild": CodeBuildAction(builds, store),
+        "CodeDeploy": CodeDeployAction(deployments),
+    }
+    executions = Executions(orch, pipelines, providers, settings.artifact_bucket)
+    return ControlPlane(settings, db, orch, store, runtime, repos, projects, builds, apps, fleet, queue,
+                        deployments, pipelines, executions)

@@ -1,0 +1,157 @@
+"""Pipeline declarations in AWS's own structure, validated the way CodePipeline validates them.
+
+The accepted document is what `aws codepipeline get-pipeline` prints (either the whole
+`{"pipeline": ...}` or the inner declaration), as JSON or YAML.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from emulator.domain import located_yaml
+from emulator.domain.errors import SpecError
+
+_NAME = re.compile(r"^[A-Za-z0-9.@\-_]{1,100}$")
+_ARTIFACT = re.compile(r"^[a-zA-Z0-9_\-]{1,100}$")
+CATEGORIES = {"Source", "Build", "Test", "Deploy", "Invoke", "Approval", "Compute"}
+
+# provider -> (category set, required configuration keys, (min in, max in), (min out, max out))
+PROVIDERS: dict[str, tuple[set[str], set[str], tuple[int, int], tuple[int, int]]] = {
+    "CodeCommit": ({"Source"}, {"RepositoryName", "BranchName"}, (0, 0), (1, 1)),
+    "CodeBuild": ({"Build", "Test"}, {"ProjectName"}, (1, 5), (0, 5)),
+    "CodeDeploy": ({"Deploy"}, {"ApplicationName", "DeploymentGroupName"}, (1, 1), (0, 0)),
+}
+
+
+class InvalidStructure(SpecError):
+    """CodePipeline's InvalidStructureException."""
+
+
+def load_pipeline(text: str, file: str = "pipeline.json") -> dict:
+    data = located_yaml.load(text, file)
+    if isinstance(data, dict) and "pipeline" in data:
+        data = data["pipeline"]
+    return validate_pipeline(data, file)
+
+
+def validate_pipeline(decl: Any, file: str = "pipeline") -> dict:
+    def fail(key: str, expected: str, container: Any = None, at: Any = None) -> None:
+        line = located_yaml.line_of(container, at) if container is not None else None
+        raise InvalidStructure(file, key, expected, line)
+
+    if not isinstance(decl, dict):
+        fail("pipeline", "a mapping with name, roleArn, artifactStore and stages")
+    name = decl.get("name")
+    if not isinstance(name, str) or not _NAME.match(name):
+        fail("pipeline.name", "a name of 1-100 characters from [A-Za-z0-9.@-_]", decl, "name")
+    stages = decl.get("stages")
+    if not isinstance(stages, list) or len(stages) < 2:
+        fail("pipeline.stages", "a list of at least two stages", decl, "stages")
+    known = {"name", "roleArn", "artifactStore", "artifactStores", "stages", "version", "pipelineType",
+             "executionMode", "variables", "triggers"}
+    for key in decl:
+        if key not in known:
+            fail(f"pipeline.{key}", f"one of {', '.join(sorted(known))}", decl, key)
+    mode = decl.get("executionMode", "SUPERSEDED")
+    if mode not in ("SUPERSEDED", "QUEUED", "PARALLEL"):
+        fail("pipeline.executionMode", "SUPERSEDED, QUEUED or PARALLEL", decl, "executionMode")
+
+    stage_names: set[str] = set()
+    outputs: set[str] = set()
+    for s_index, stage in enumerate(stages):
+        where = f"stages[{s_index}]"
+        if not isinstance(stage, dict):
+            fail(where, "a mapping with name and actions", stages, s_index)
+        s_name = stage.get("name")
+        if not isinstance(s_name, str) or not _NAME.match(s_name):
+            fail(f"{where}.name", "a stage name of 1-100 characters from [A-Za-z0-9.@-_]", stage, "name")
+        if s_name in stage_names:
+            fail(f"{where}.name", f"a unique stage name ({s_name!r} is used twice)", stage, "name")
+        stage_names.add(s_name)
+        actions = stage.get("actions")
+        if not isinstance(actions, list) or not actions:
+            fail(f"stage {s_name}: actions", "a list of at least one action", stage, "actions")
+        action_names: set[str] = set()
+        stage_outputs: dict[int, set[str]] = {}
+        for a_index, action in enumerate(actions):
+            at = f"stage {s_name}: action[{a_index}]"
+            if not isinstance(action, dict):
+                fail(at, "a mapping", actions, a_index)
+            a_name = action.get("name")
+            if not isinstance(a_name, str) or not _NAME.match(a_name):
+                fail(f"{at}.name", "an action name of 1-100 characters", action, "name")
+            at = f"stage {s_name}, action {a_name}"
+            if a_name in action_names:
+                fail(f"{at}: name", "a name unique within its stage", action, "name")
+            action_names.add(a_name)
+            type_id = action.get("actionTypeId")
+            if not isinstance(type_id, dict):
+                fail(f"{at}: actionTypeId", "{category, owner, provider, version}", action, "actionTypeId")
+            category, provider = type_id.get("category"), type_id.get("provider")
+            if category not in CATEGORIES:
+                fail(f"{at}: actionTypeId.category", f"one of {', '.join(sorted(CATEGORIES))}", type_id, "category")
+            is_source = category == "Source"
+            if s_index == 0 and not is_source:
+                fail(f"{at}: actionTypeId.category", "Source: the first stage may contain only source actions",
+                     type_id, "category")
+            if s_index > 0 and is_source:
+                fail(f"{at}: actionTypeId.category", "a non-Source category: source actions belong in the first stage",
+                     type_id, "category")
+            if provider not in PROVIDERS:
+                fail(f"{at}: actionTypeId.provider", f"a supported provider ({', '.join(sorted(PROVIDERS))})",
+                     type_id, "provider")
+            categories, required, (in_min, in_max), (out_min, out_max) = PROVIDERS[provider]
+            if category not in categories:
+                fail(f"{at}: actionTypeId.category", f"{' or '.join(sorted(categories))} for provider {provider}",
+                     type_id, "category")
+            config = action.get("configuration") or {}
+            if not isinstance(config, dict):
+                fail(f"{at}: configuration", "a mapping of strings", action, "configuration")
+            for key in sorted(required - set(config)):
+                fail(f"{at}: configuration.{key}", f"{key} is required for {provider}", action, "configuration")
+            run_order = action.get("runOrder", 1)
+            if not isinstance(run_order, int) or isinstance(run_order, bool) or not 1 <= run_order <= 999:
+                fail(f"{at}: runOrder", "an integer from 1 to 999", action, "runOrder")
+            inputs = [a.get("name") if isinstance(a, dict) else None for a in action.get("inputArtifacts") or []]
+            outs = [a.get("name") if isinstance(a, dict) else None for a in action.get("outputArtifacts") or []]
+            if not in_min <= len(inputs) <= in_max:
+                fail(f"{at}: inputArtifacts", f"{in_min}-{in_max} input artifacts for {provider}", action,
+                     "inputArtifacts")
+            if not out_min <= len(outs) <= out_max:
+                fail(f"{at}: outputArtifacts", f"{out_min}-{out_max} output artifacts for {provider}", action,
+                     "outputArtifacts")
+            earlier_same_stage = set().union(*(v for k, v in stage_outputs.items() if k < run_order)) \
+                if stage_outputs else set()
+            for art in inputs:
+                if art not in outputs and art not in earlier_same_stage:
+                    fail(f"{at}: inputArtifacts", f"the output artifact of an earlier action ({art!r} is not one)",
+                         action, "inputArtifacts")
+            for art in outs:
+                if not isinstance(art, str) or not _ARTIFACT.match(art):
+                    fail(f"{at}: outputArtifacts", "artifact names from [a-zA-Z0-9_-], at most 100", action,
+                         "outputArtifacts")
+                if art in outputs or any(art in v for v in stage_outputs.values()):
+                    fail(f"{at}: outputArtifacts", f"a name unique in the pipeline ({art!r} is used twice)",
+                         action, "outputArtifacts")
+                stage_outputs.setdefault(run_order, set()).add(art)
+        for names in stage_outputs.values():
+            outputs |= names
+    return _plain(decl)
+
+
+def _plain(value: Any) -> Any:
+    """Drops the line bookkeeping so the declaration stores as plain JSON."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def stage_groups(stage: dict) -> list[list[dict]]:
+    """Actions of a stage grouped by runOrder: each group runs in parallel, groups in order."""
+    groups: dict[int, list[dict]] = {}
+    for action in stage["actions"]:
+        groups.setdefault(action.get("runOrder", 1), []).append(action)
+    return [groups[k] for k in sorted(groups)]

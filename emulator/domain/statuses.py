@@ -1,0 +1,89 @@
+"""AWS's status names and the one table of transitions each resource may make.
+
+Names are AWS's own (botocore enums): CodePipeline uses CamelCase, CodeBuild UPPER_CASE,
+CodeDeploy CamelCase. Anything not in the table is refused by the orchestrator.
+"""
+
+from __future__ import annotations
+
+PIPELINE_EXECUTION = "pipeline-execution"
+STAGE_EXECUTION = "stage-execution"
+ACTION_EXECUTION = "action-execution"
+BUILD = "build"
+DEPLOYMENT = "deployment"
+DEPLOYMENT_TARGET = "deployment-target"
+
+TERMINAL = {
+    PIPELINE_EXECUTION: {"Succeeded", "Failed", "Stopped", "Superseded", "Cancelled"},
+    STAGE_EXECUTION: {"Succeeded", "Failed", "Stopped", "Cancelled", "Skipped"},
+    ACTION_EXECUTION: {"Succeeded", "Failed", "Abandoned"},
+    BUILD: {"SUCCEEDED", "FAILED", "FAULT", "TIMED_OUT", "STOPPED"},
+    DEPLOYMENT: {"Succeeded", "Failed", "Stopped"},
+    DEPLOYMENT_TARGET: {"Succeeded", "Failed", "Skipped", "Unknown"},
+}
+
+TRANSITIONS: dict[str, dict[str | None, set[str]]] = {
+    PIPELINE_EXECUTION: {
+        None: {"InProgress"},
+        "InProgress": {"Succeeded", "Failed", "Stopping", "Stopped", "Superseded", "Cancelled"},
+        "Stopping": {"Stopped", "Failed", "Succeeded"},
+    },
+    STAGE_EXECUTION: {
+        None: {"InProgress", "Skipped"},
+        "InProgress": {"Succeeded", "Failed", "Stopping", "Stopped", "Cancelled"},
+        "Stopping": {"Stopped", "Failed", "Succeeded"},
+    },
+    ACTION_EXECUTION: {
+        None: {"InProgress"},
+        "InProgress": {"Succeeded", "Failed", "Abandoned"},
+    },
+    BUILD: {
+        None: {"IN_PROGRESS"},
+        "IN_PROGRESS": {"SUCCEEDED", "FAILED", "FAULT", "TIMED_OUT", "STOPPED"},
+    },
+    DEPLOYMENT: {
+        None: {"Created"},
+        "Created": {"Queued", "InProgress", "Failed", "Stopped"},
+        "Queued": {"InProgress", "Stopped", "Failed"},
+        "InProgress": {"Succeeded", "Failed", "Stopped", "Baking", "Ready"},
+        "Baking": {"Succeeded", "Failed", "Stopped"},
+        "Ready": {"InProgress", "Succeeded", "Failed", "Stopped"},
+    },
+    DEPLOYMENT_TARGET: {
+        None: {"Pending"},
+        "Pending": {"InProgress", "Skipped", "Failed", "Unknown"},
+        "InProgress": {"Succeeded", "Failed", "Skipped", "Unknown", "Ready"},
+        "Ready": {"Succeeded", "Failed"},
+    },
+}
+
+# CodeBuild phase types, in the order a build passes through them.
+BUILD_PHASES = [
+    "SUBMITTED",
+    "QUEUED",
+    "PROVISIONING",
+    "DOWNLOAD_SOURCE",
+    "INSTALL",
+    "PRE_BUILD",
+    "BUILD",
+    "POST_BUILD",
+    "UPLOAD_ARTIFACTS",
+    "FINALIZING",
+    "COMPLETED",
+]
+
+LIFECYCLE_EVENT_STATUSES = {"Pending", "InProgress", "Succeeded", "Failed", "Skipped", "Unknown"}
+
+
+class TransitionRefused(ValueError):
+    pass
+
+
+def check_transition(kind: str, current: str | None, new: str) -> None:
+    allowed = TRANSITIONS[kind].get(current, set())
+    if new not in allowed:
+        raise TransitionRefused(f"{kind}: {current or '(new)'} -> {new} is not an allowed transition")
+
+
+def is_terminal(kind: str, status: str | None) -> bool:
+    return status in TERMINAL[kind]

@@ -1,0 +1,74 @@
+"""Host commands waiting for agents, and their results.
+
+Agents long-poll for the next command of their instance. A result is stored once; a repeated
+report of the same command changes nothing, so agents may retry freely.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+
+from emulator import contracts
+
+
+class CommandQueue:
+    def __init__(self) -> None:
+        self._lock = threading.Condition()
+        self._pending: dict[str, deque[contracts.HostCommand]] = {}
+        self._results: dict[str, contracts.CommandResult] = {}
+        self._heartbeats: dict[str, float] = {}
+        self.last_seen: dict[str, float] = {}
+
+    def put(self, instance: str, command: contracts.HostCommand) -> None:
+        with self._lock:
+            self._pending.setdefault(instance, deque()).append(command)
+            self._lock.notify_all()
+
+    def poll(self, instance: str, wait: float) -> contracts.HostCommand | None:
+        deadline = time.monotonic() + wait
+        with self._lock:
+            self.last_seen[instance] = time.time()
+            while True:
+                queue = self._pending.get(instance)
+                if queue:
+                    return queue.popleft()
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return None
+                self._lock.wait(remaining)
+                self.last_seen[instance] = time.time()
+
+    def heartbeat(self, instance: str, command_id: str) -> None:
+        with self._lock:
+            self.last_seen[instance] = time.time()
+            self._heartbeats[command_id] = time.time()
+
+    def report(self, instance: str, result: contracts.CommandResult) -> bool:
+        """Stores a result; False if this command already had one (the repeat is ignored)."""
+        with self._lock:
+            self.last_seen[instance] = time.time()
+            if result.command_id in self._results:
+                return False
+            self._results[result.command_id] = result
+            self._lock.notify_all()
+            return True
+
+    def wait_result(self, command_id: str, timeout: float) -> contracts.CommandResult | None:
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            while command_id not in self._results:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return None
+                self._lock.wait(min(remaining, 1.0))
+            return self._results[command_id]
+
+    def last_heartbeat(self, command_id: str) -> float | None:
+        with self._lock:
+            return self._heartbeats.get(command_id)
+
+    def cancel(self, instance: str) -> None:
+        with self._lock:
+            self._pending.pop(instance, None)

@@ -1,0 +1,149 @@
+"""What each action type does: thin adapters from a pipeline action to a service call.
+
+Artifacts travel as zip files in the artifact store, as in CodePipeline.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from emulator.services.codebuild.builds import BuildRequest, BuildService
+from emulator.services.codecommit.repositories import Repositories
+from emulator.services.codedeploy.deployments import DeploymentService
+from emulator.store.object_store import ObjectStore
+
+Location = tuple[str, str]  # (bucket, key)
+
+
+@dataclass
+class ActionContext:
+    pipeline_name: str
+    execution_id: str
+    action_name: str
+    configuration: dict[str, str]
+    input_artifacts: dict[str, Location]
+    output_artifacts: list[str]
+    source_revisions: dict[str, dict]  # source action name -> pinned revision
+    artifact_bucket: str
+    on_external_id: callable = None  # type: ignore[valid-type]
+
+    def new_location(self, artifact: str) -> Location:
+        return self.artifact_bucket, f"{self.pipeline_name[:20]}/{artifact[:20]}/{secrets.token_hex(4)}"
+
+
+@dataclass
+class ActionOutcome:
+    status: str  # Succeeded | Failed
+    summary: str = ""
+    external_id: str = ""
+    output_artifacts: dict[str, Location] = field(default_factory=dict)
+    output_variables: dict[str, str] = field(default_factory=dict)
+    error: str = ""
+
+
+class ActionProvider(Protocol):
+    def run(self, ctx: ActionContext) -> ActionOutcome: ...
+
+
+class CodeCommitSource:
+    def __init__(self, repos: Repositories, store: ObjectStore):
+        self.repos = repos
+        self.store = store
+
+    def pin(self, configuration: dict[str, str], commit_id: str | None = None) -> dict:
+        """The revision an execution will use, fixed when the execution starts."""
+        name, branch = configuration["RepositoryName"], configuration["BranchName"]
+        if commit_id is None:
+            branches = self.repos.branches(name)
+            if branch not in branches:
+                raise LookupError(f"The branch {branch!r} does not exist in repository {name!r}")
+            commit_id = branches[branch]
+        commit = self.repos.commit(name, commit_id)
+        return {"RepositoryName": name, "BranchName": branch, "CommitId": commit.commit_id,
+                "CommitMessage": commit.message, "AuthorDate": commit.author_date,
+                "CommitterDate": commit.committer_date}
+
+    def run(self, ctx: ActionContext) -> ActionOutcome:
+        revision = ctx.source_revisions[ctx.action_name]
+        data = self.repos.archive_zip(revision["RepositoryName"], revision["CommitId"])
+        outputs = {}
+        for artifact in ctx.output_artifacts:
+            location = ctx.new_location(artifact)
+            self.store.put_bytes(*location, data)
+            outputs[artifact] = location
+        return ActionOutcome("Succeeded", summary=revision["CommitMessage"].splitlines()[0] if revision["CommitMessage"] else "",
+                             external_id=revision["CommitId"], output_artifacts=outputs,
+                             output_variables={k: v for k, v in revision.items()})
+
+
+class CodeBuildAction:
+    def __init__(self, builds: BuildService, store: ObjectStore):
+        self.builds = builds
+        self.store = store
+
+    def run(self, ctx: ActionContext) -> ActionOutcome:
+        config = ctx.configuration
+        inputs = list(ctx.input_artifacts)
+        primary = config.get("PrimarySource") or inputs[0]
+        if primary not in ctx.input_artifacts:
+            return ActionOutcome("Failed", error=f"PrimarySource {primary!r} is not an input artifact of this action")
+        source = self.store.get_bytes(*ctx.input_artifacts[primary])
+        env = _environment_variables(config.get("EnvironmentVariables"))
+        revision = next(iter(ctx.source_revisions.values()), {})
+        output = ctx.new_location(ctx.output_artifacts[0]) if ctx.output_artifacts else None
+        build = self.builds.start_build(BuildRequest(
+            project_name=config["ProjectName"], source_zip=source,
+            source_version=f"arn:aws:s3:::{ctx.input_artifacts[primary][0]}/{ctx.input_artifacts[primary][1]}",
+            resolved_source_version=revision.get("CommitId", ""),
+            initiator=f"codepipeline/{ctx.pipeline_name}", env_overrides=env, output_location=output,
+        ))
+        if ctx.on_external_id:
+            ctx.on_external_id(build["id"])
+        done = self.builds.wait(build["id"])
+        variables = {v["name"]: v["value"] for v in done.get("exportedEnvironmentVariables", [])}
+        if done["buildStatus"] != "SUCCEEDED":
+            failed = next((p for p in done["phases"] if p.get("phaseStatus") not in (None, "SUCCEEDED")), {})
+            reason = (failed.get("contexts") or [{}])[0].get("message", "")
+            return ActionOutcome("Failed", external_id=build["id"], output_variables=variables,
+                                 error=f"Build {done['buildStatus']} in phase {failed.get('phaseType', '?')}: {reason}")
+        outputs = {ctx.output_artifacts[0]: output} if output else {}
+        return ActionOutcome("Succeeded", external_id=build["id"], summary=f"Build {done['buildNumber']} succeeded",
+                             output_artifacts=outputs, output_variables=variables)
+
+
+class CodeDeployAction:
+    def __init__(self, deployments: DeploymentService):
+        self.deployments = deployments
+
+    def run(self, ctx: ActionContext) -> ActionOutcome:
+        config = ctx.configuration
+        bucket, key = next(iter(ctx.input_artifacts.values()))
+        revision = next(iter(ctx.source_revisions.values()), {})
+        deployment = self.deployments.create_deployment(
+            config["ApplicationName"], config["DeploymentGroupName"],
+            {"revisionType": "S3", "s3Location": {"bucket": bucket, "key": key, "bundleType": "zip"}},
+            description=f"codepipeline/{ctx.pipeline_name} {revision.get('CommitId', '')[:8]}".strip(),
+        )
+        if ctx.on_external_id:
+            ctx.on_external_id(deployment["deploymentId"])
+        done = self.deployments.wait(deployment["deploymentId"])
+        if done["status"] != "Succeeded":
+            error = done.get("errorInformation", {}).get("message", done["status"])
+            return ActionOutcome("Failed", external_id=done["deploymentId"],
+                                 error=f"Deployment {done['deploymentId']} {done['status']}: {error}")
+        return ActionOutcome("Succeeded", external_id=done["deploymentId"],
+                             summary=f"Deployment {done['deploymentId']} succeeded")
+
+
+def _environment_variables(text: str | None) -> dict[str, str]:
+    if not text:
+        return {}
+    import json
+
+    try:
+        items = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"configuration.EnvironmentVariables: expected a JSON array ({exc})") from None
+    return {item["name"]: str(item.get("value", "")) for item in items if item.get("type", "PLAINTEXT") == "PLAINTEXT"}

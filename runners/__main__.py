@@ -1,0 +1,43 @@
+"""`python3 -m runners`: fetch this build's plan, run it, report every phase, log and the result.
+
+Exit status 0 when the build succeeded, 1 when it failed, 2 when the runner was started wrongly.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from emulator import contracts
+from runners.control_client import ControlClient, ControlPlaneError
+from runners.log_stream import LogStream
+from runners.phase_executor import execute_plan
+
+
+def main() -> int:
+    names = (contracts.ENV_CONTROL_URL, contracts.ENV_BUILD_ID, contracts.ENV_TOKEN)
+    missing = [n for n in names if not os.environ.get(n)]
+    if missing:
+        print(f"pipelocal runner: missing environment variables {', '.join(missing)}", file=sys.stderr)
+        return 2
+    client = ControlClient(*(os.environ[n] for n in names))
+    try:
+        plan = client.get_plan()
+    except ControlPlaneError as exc:
+        print(f"pipelocal runner: {exc}", file=sys.stderr)
+        return 2
+    log = LogStream(client.send_logs, plan.secret_values)
+    try:
+        result = execute_plan(plan, log, client.report_phase)
+    finally:
+        log.close()
+    try:
+        client.send_result(result)
+    except ControlPlaneError as exc:
+        print(f"pipelocal runner: {exc}", file=sys.stderr)
+        return 1
+    return 0 if result.succeeded else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
