@@ -19,6 +19,10 @@ def management_router(cp: ControlPlane) -> APIRouter:
 
     # -------------------------------------------------------- events (live progress)
 
+    @r.get("/events/cursor")
+    def events_cursor():
+        return {"last": cp.db.last_event_seq()}
+
     @r.get("/events")
     async def events(after: int = 0, wait: float = Query(default=10.0, le=30.0)):
         """Long poll: returns as soon as there is something after `after`, or after `wait` seconds."""
@@ -52,6 +56,11 @@ def management_router(cp: ControlPlane) -> APIRouter:
     @r.get("/projects")
     def list_projects():
         return {"projects": cp.projects.list()}
+
+    @r.get("/projects/{name}/builds")
+    def project_builds(name: str):
+        cp.projects.get(name)
+        return {"builds": cp.builds.list_for_project(name)}
 
     @r.get("/builds/{build_id}")
     def get_build(build_id: str):

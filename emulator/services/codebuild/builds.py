@@ -339,7 +339,7 @@ class BuildService:
         doc = self.db.get(KIND, build_id)
         phases = [p for p in doc["phases"] if p["phaseType"] != phase]
         phases.append({"phaseType": phase, "startTime": start or time.time()})
-        self.orch.update(KIND, build_id, phases=phases, currentPhase=phase)
+        self.orch.update(KIND, build_id, phases=phases, currentPhase=phase, message=f"{phase} IN_PROGRESS")
 
     def _end_phase(self, build_id: str, phase: str, status: str, message: str | None = None,
                    end: float | None = None) -> None:
@@ -354,7 +354,7 @@ class BuildService:
         entry["durationInSeconds"] = max(0, int(round(entry["endTime"] - entry["startTime"])))
         if message:
             entry["contexts"] = [{"statusCode": _status_code(status, message), "message": message}]
-        self.orch.update(KIND, build_id, phases=phases, currentPhase=phase)
+        self.orch.update(KIND, build_id, phases=phases, currentPhase=phase, message=f"{phase} {status}")
 
     def _finish(self, build_id: str, status: str, reason: str | None = None) -> None:
         for phase in ("FINALIZING", "COMPLETED"):

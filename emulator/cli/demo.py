@@ -1,0 +1,174 @@
+"""The demo: the seed's pipeline, pushed twice, watched live, checked, and reported."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+from rich.console import Console
+from rich.table import Table
+
+from emulator.cli.client import Client, ControlPlaneError
+from emulator.cli.progress import ExecutionWatcher
+from emulator.config import Settings
+
+DEMO_DIR = Path(__file__).resolve().parent.parent / "demo_app"
+REPOSITORY = "my-app"
+SITE_BUCKET = "my-app-build-artifacts"
+
+
+@dataclass
+class Round:
+    title: str
+    commit: str
+    execution: dict | None = None
+    seconds: float = 0.0
+    checks: list[tuple[str, bool, str]] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return bool(self.execution and self.execution["status"] == "Succeeded" and all(ok for _, ok, _ in self.checks))
+
+
+def provision(client: Client, settings: Settings, store) -> None:
+    """Creates what a user would create in AWS before the first push; repeated runs reuse it."""
+    existing = {r["repositoryName"] for r in client.get("/repositories")["repositories"]}
+    if REPOSITORY not in existing:
+        client.post("/repositories", {"repositoryName": REPOSITORY, "repositoryDescription": "pipelocal demo app"})
+    projects = {p["name"] for p in client.get("/projects")["projects"]}
+    if "my-app-build" not in projects:
+        client.post("/projects", {"name": "my-app-build", "source": {"type": "CODEPIPELINE"},
+                                  "environment": {"image": "pipelocal/build:1",
+                                                  "computeType": "BUILD_GENERAL1_SMALL"}})
+    if "my-app-package" not in projects:
+        client.post("/projects", {"name": "my-app-package", "source": {
+            "type": "CODEPIPELINE", "buildspec": (DEMO_DIR / "package-buildspec.yml").read_text()},
+            "environment": {"image": "pipelocal/build:1", "computeType": "BUILD_GENERAL1_SMALL"}})
+    try:
+        client.post("/applications", {"applicationName": REPOSITORY})
+        client.post(f"/applications/{REPOSITORY}/deployment-groups", {
+            "deploymentGroupName": "my-app-fleet",
+            "ec2TagFilters": [{"Key": "Environment", "Value": "demo", "Type": "KEY_AND_VALUE"}],
+            "deploymentConfigName": "CodeDeployDefault.OneAtATime",
+            "autoRollbackConfiguration": {"enabled": True, "events": ["DEPLOYMENT_FAILURE"]},
+        })
+    except ControlPlaneError as exc:
+        if "already exists" not in str(exc):
+            raise
+    store.ensure_bucket(SITE_BUCKET)
+    try:
+        client.get("/pipelines/demo-pipeline")
+    except ControlPlaneError:
+        client.post("/pipelines/from-text", {"text": (DEMO_DIR / "pipeline.json").read_text(),
+                                             "file": "pipeline.json"})
+
+
+def git(cwd: Path, *args: str) -> str:
+    return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True).stdout.strip()
+
+
+def push_round(client: Client, console: Console, work: Path, title: str, version: int, show_logs: bool) -> Round:
+    index = work / "src" / "index.html"
+    text = index.read_text()
+    index.write_text(re.sub(r'<p id="version">version \d+</p>', f'<p id="version">version {version}</p>', text))
+    git(work, "add", "-A")
+    git(work, "commit", "-q", "-m", title)
+    commit = git(work, "rev-parse", "HEAD")
+    cursor = client.get("/events/cursor")["last"]
+    started = time.monotonic()
+    console.rule(f"[bold]{title}[/bold]  commit {commit[:8]}")
+    git(work, "push", "-q", "origin", "HEAD:main")
+    execution_id = _wait_for_execution(client, commit)
+    watcher = ExecutionWatcher(client, console, show_logs=show_logs)
+    execution = watcher.follow(execution_id, after=cursor)
+    result = Round(title, commit, execution, time.monotonic() - started)
+    return result
+
+
+def _wait_for_execution(client: Client, commit: str, timeout: float = 30) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for summary in client.get("/pipelines/demo-pipeline/executions")["pipelineExecutionSummaries"]:
+            if any(r.get("revisionId") == commit for r in summary.get("artifactRevisions", [])):
+                return summary["pipelineExecutionId"]
+        time.sleep(0.3)
+    raise RuntimeError(f"no pipeline execution started for commit {commit[:8]} within {timeout:.0f} s")
+
+
+def check_served(client: Client, work: Path, result: Round, store) -> None:
+    built = store.get_bytes(SITE_BUCKET, "latest/index.html").decode()
+    result.checks.append(("s3://my-app-build-artifacts/latest/index.html has this commit",
+                          result.commit[:8] in built, ""))
+    for instance in client.get("/instances")["instances"]:
+        if instance.get("state") != "running":
+            continue
+        url = instance["appUrl"]
+        try:
+            body = httpx.get(url, timeout=5).text
+        except httpx.HTTPError as exc:
+            body = f"({exc})"
+        ok = body == built
+        result.checks.append((f"{instance['name']} serves it at {url}", ok, "" if ok else body[:120]))
+
+
+def report(console: Console, client: Client, rounds: list[Round]) -> None:
+    table = Table(title="pipelocal demo report")
+    for column in ("round", "commit", "pipeline", "stages", "time", "checks"):
+        table.add_column(column)
+    for r in rounds:
+        stages = ""
+        if r.execution:
+            parts = []
+            for s in r.execution.get("stages", []):
+                duration = (s.get("endTime") or s.get("updatedAt", 0)) - s.get("createdAt", 0)
+                parts.append(f"{s['stageName']} {s['status']} {duration:.1f}s")
+            stages = "\n".join(parts)
+        checks = "\n".join(("PASS " if ok else "FAIL ") + name + (f" ({why})" if why else "")
+                           for name, ok, why in r.checks)
+        status = r.execution["status"] if r.execution else "not started"
+        table.add_row(r.title, r.commit[:8], status, stages, f"{r.seconds:.1f}s", checks)
+    console.print(table)
+    passed = sum(1 for r in rounds if r.passed)
+    console.print(f"{passed} passed, {len(rounds) - passed} failed")
+    for instance in client.get("/instances")["instances"]:
+        if instance.get("state") == "running":
+            console.print(f"  {instance['name']}: {instance['appUrl']}")
+
+
+def run_demo(client: Client, settings: Settings, console: Console, store, show_logs: bool) -> bool:
+    provision(client, settings, store)
+    work = Path(tempfile.mkdtemp(prefix="pipelocal-demo-"))
+    try:
+        clone_url = f"{settings.control_url}/v1/repos/{REPOSITORY}"
+        git(work.parent, "clone", "-q", clone_url, work.name)
+        git(work, "config", "user.email", "demo@pipelocal.local")
+        git(work, "config", "user.name", "pipelocal demo")
+        first = not (work / "buildspec.yml").exists()
+        if first:
+            shutil.copytree(DEMO_DIR / "app", work, dirs_exist_ok=True)
+        base = _current_version(work)
+        rounds = []
+        for offset, title in ((1, "First release" if first else "Release"), (2, "Change index.html")):
+            version = base + offset if not first or offset > 1 else 1
+            r = push_round(client, console, work, f"{title} (version {version})", version, show_logs)
+            if r.execution and r.execution["status"] == "Succeeded":
+                check_served(client, work, r, store)
+            rounds.append(r)
+            if not r.passed:
+                break
+        report(console, client, rounds)
+        return all(r.passed for r in rounds) and len(rounds) == 2
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _current_version(work: Path) -> int:
+    index = work / "src" / "index.html"
+    match = re.search(r'<p id="version">version (\d+)</p>', index.read_text()) if index.exists() else None
+    return int(match.group(1)) if match else 0

@@ -1,0 +1,261 @@
+"""`pipelocal`: run the AWS delivery pipeline on this machine.
+
+Start with `pipelocal demo`: it builds the images, starts everything, pushes the sample app and
+shows it travel Source -> Build -> Deploy. `pipelocal --help` lists the rest.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from emulator.cli import lifecycle
+from emulator.cli.client import Client, ControlPlaneError
+from emulator.config import load_settings
+from emulator.runtime.container_runtime import RuntimeUnavailable
+
+app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+repo_app = typer.Typer(help="Hosted git repositories (the CodeCommit stand-in).", no_args_is_help=True)
+pipeline_app = typer.Typer(help="Pipelines in AWS's own JSON structure.", no_args_is_help=True)
+instances_app = typer.Typer(help="The fleet: agent containers standing in for EC2 instances.", no_args_is_help=True)
+app.add_typer(repo_app, name="repo")
+app.add_typer(pipeline_app, name="pipeline")
+app.add_typer(instances_app, name="instances")
+console = Console(highlight=False)
+
+
+def _client() -> Client:
+    return Client(load_settings().control_url)
+
+
+def _fail(message: str, code: int = 1) -> None:
+    console.print(f"[red]pipelocal:[/red] {message}")
+    raise typer.Exit(code)
+
+
+@app.command()
+def images(force: bool = typer.Option(False, "--force", help="Rebuild even if the images are current.")) -> None:
+    """Build the build and agent images from Debian packages (no registry needed). Cached."""
+    from emulator.runtime.images import ImageBuilder, ImageBuildError
+
+    settings = load_settings()
+    builder = ImageBuilder(settings.home / "images", progress=lambda line: console.print(f"  {line}"))
+    try:
+        names = builder.ensure(force=force)
+    except (ImageBuildError, RuntimeUnavailable) as exc:
+        _fail(str(exc), 2)
+    console.print(f"images ready: {', '.join(names)}" + (f" (built: {', '.join(builder.built)})" if builder.built else ""))
+
+
+@app.command()
+def up(detach: bool = typer.Option(True, "--detach/--foreground",
+                                   help="Keep running in the background (default), or stay attached until Ctrl-C.")) -> None:
+    """Start the control plane, the object store and the fleet of instances."""
+    settings = load_settings()
+    images(force=False)
+    try:
+        client = lifecycle.start_server(settings, console)
+        fleet = lifecycle.ensure_fleet(client, settings, console)
+    except (lifecycle.StartFailed, ControlPlaneError) as exc:
+        _fail(str(exc), 2)
+    console.print(f"control plane: {settings.control_url}   store: {settings.store_url}   instances: {len(fleet)}")
+    if not detach:
+        import time
+
+        console.print("running; press Ctrl-C to stop")
+        try:
+            while True:
+                time.sleep(1)
+        except KeyboardInterrupt:
+            lifecycle.stop_everything(settings, console)
+
+
+@app.command()
+def down() -> None:
+    """Stop the control plane and remove instance and build containers. State stays on disk."""
+    try:
+        lifecycle.stop_everything(load_settings(), console)
+    except RuntimeUnavailable as exc:
+        _fail(str(exc), 2)
+
+
+@app.command()
+def status() -> None:
+    """What runs, where, and which version each instance serves."""
+    settings = load_settings()
+    client = Client(settings.control_url)
+    if not client.healthy():
+        console.print(f"control plane: [red]not running[/red] ({settings.control_url}); start it with `pipelocal up`")
+        raise typer.Exit(1)
+    console.print(f"control plane: [green]running[/green] at {settings.control_url}; store {settings.store_url}; "
+                  f"data in {settings.data_dir}")
+    table = Table(title="instances")
+    for column in ("name", "instance id", "state", "tags", "address", "app URL", "serving"):
+        table.add_column(column)
+    for i in client.get("/instances")["instances"]:
+        revision = i.get("revision") or {}
+        table.add_row(i["name"], i["instanceId"], i.get("state", ""), ",".join(f"{k}={v}" for k, v in i["tags"].items()),
+                      i.get("privateIpAddress") or "", i.get("appUrl") or "",
+                      f"{revision.get('deploymentId', '-')} {revision.get('description', '') or ''}".strip())
+    console.print(table)
+    pipelines = Table(title="pipelines")
+    for column in ("pipeline", "last execution", "status", "source revision"):
+        pipelines.add_column(column)
+    for p in client.get("/pipelines")["pipelines"]:
+        runs = client.get(f"/pipelines/{p['name']}/executions")["pipelineExecutionSummaries"]
+        last = runs[0] if runs else {}
+        rev = (last.get("artifactRevisions") or [{}])[0]
+        pipelines.add_row(p["name"], last.get("pipelineExecutionId", "-"), last.get("status", "-"),
+                          f"{rev.get('revisionId', '')[:8]} {rev.get('revisionSummary', '')[:40]}".strip())
+    console.print(pipelines)
+
+
+@app.command()
+def demo(logs: bool = typer.Option(False, "--logs", help="Stream build logs too.")) -> None:
+    """Set everything up and run the seed's pipeline twice: a first push, then a change to index.html."""
+    from emulator.cli.demo import run_demo
+    from emulator.store.object_store import ObjectStore
+
+    settings = load_settings()
+    images(force=False)
+    try:
+        client = lifecycle.start_server(settings, console)
+        lifecycle.ensure_fleet(client, settings, console)
+        store = ObjectStore(settings.store_url, settings.s3_access_key, settings.s3_secret_key, settings.region)
+        ok = run_demo(client, settings, console, store, show_logs=logs)
+    except (lifecycle.StartFailed, ControlPlaneError) as exc:
+        _fail(str(exc), 2)
+    raise typer.Exit(0 if ok else 1)
+
+
+@app.command()
+def logs(build_id: str = typer.Argument(None, help="A build id (project:uuid). Without it: the latest build."),
+         deployment: str = typer.Option(None, "--deployment", help="Show a deployment's lifecycle event logs.")) -> None:
+    """Print a build's log, or the script output of a deployment's lifecycle events."""
+    client = _client()
+    try:
+        if deployment:
+            info = client.get(f"/deployments/{deployment}")
+            for target in info["targets"]:
+                for event in target["lifecycleEvents"]:
+                    text = client.get(f"/deployments/{deployment}/instances/{target['instanceId']}/events/"
+                                      f"{event['lifecycleEventName']}/log")["log"]
+                    console.print(f"[bold]{target['name']} {event['lifecycleEventName']} {event['status']}[/bold]")
+                    if text:
+                        console.print(text.rstrip(), markup=False)
+            return
+        if not build_id:
+            builds = []
+            for p in client.get("/projects")["projects"]:
+                builds += [b for b in _project_builds(client, p["name"])]
+            if not builds:
+                _fail("no builds yet")
+            build_id = max(builds, key=lambda b: b["startTime"])["id"]
+        for chunk in client.get(f"/builds/{build_id}/log")["chunks"]:
+            sys.stdout.write(chunk["text"])
+    except ControlPlaneError as exc:
+        _fail(str(exc))
+
+
+def _project_builds(client: Client, project: str) -> list[dict]:
+    return client.get(f"/projects/{project}/builds")["builds"]
+
+
+@app.command(hidden=True)
+def server() -> None:
+    """Run the control plane in the foreground (what `up` starts in the background)."""
+    from emulator.server import main
+
+    raise typer.Exit(main())
+
+
+# ------------------------------------------------------------------ repo
+
+
+@repo_app.command("create")
+def repo_create(name: str, description: str = "") -> None:
+    """Create a hosted repository; prints its clone URL."""
+    try:
+        repo = _client().post("/repositories", {"repositoryName": name, "repositoryDescription": description})
+    except ControlPlaneError as exc:
+        _fail(str(exc))
+    console.print(f"created {name}: git clone {repo['cloneUrlHttp']}")
+
+
+@repo_app.command("list")
+def repo_list() -> None:
+    for repo in _client().get("/repositories")["repositories"]:
+        console.print(f"{repo['repositoryName']}\t{repo['cloneUrlHttp']}")
+
+
+# ------------------------------------------------------------------ pipeline
+
+
+@pipeline_app.command("create")
+def pipeline_create(file: Path = typer.Option(..., "-f", "--file", exists=True, help="pipeline.json or .yaml"),
+                    update: bool = typer.Option(False, "--update", help="Replace an existing pipeline.")) -> None:
+    """Create a pipeline from the JSON that `aws codepipeline get-pipeline` prints."""
+    try:
+        doc = _client().post("/pipelines/from-text", {"text": file.read_text(), "file": str(file), "update": update})
+    except ControlPlaneError as exc:
+        _fail(str(exc))
+    console.print(f"pipeline {doc['pipeline']['name']} version {doc['pipeline']['version']}")
+
+
+@pipeline_app.command("get")
+def pipeline_get(name: str) -> None:
+    console.print_json(json.dumps(_client().get(f"/pipelines/{name}")))
+
+
+@pipeline_app.command("start")
+def pipeline_start(name: str, watch: bool = typer.Option(True, "--watch/--no-watch")) -> None:
+    """Start an execution with the latest source revision (release change)."""
+    from emulator.cli.progress import ExecutionWatcher
+
+    client = _client()
+    try:
+        cursor = client.get("/events/cursor")["last"]
+        execution_id = client.post(f"/pipelines/{name}/executions")["pipelineExecutionId"]
+    except ControlPlaneError as exc:
+        _fail(str(exc))
+    console.print(f"execution {execution_id}")
+    if watch:
+        done = ExecutionWatcher(client, console).follow(execution_id, after=cursor)
+        console.print(f"execution {execution_id}: {done['status']}")
+        raise typer.Exit(0 if done["status"] == "Succeeded" else 1)
+
+
+@pipeline_app.command("state")
+def pipeline_state(name: str) -> None:
+    console.print_json(json.dumps(_client().get(f"/pipelines/{name}/state")))
+
+
+# ------------------------------------------------------------------ instances
+
+
+@instances_app.command("launch")
+def instances_launch(count: int = typer.Option(1, "--count"),
+                     tag: list[str] = typer.Option([], "--tag", help="Key=Value, repeatable")) -> None:
+    tags = dict(t.split("=", 1) for t in tag)
+    for i in _client().post("/instances", {"count": count, "tags": tags})["instances"]:
+        console.print(f"{i['instanceId']} {i['name']} {i['appUrl']}")
+
+
+@instances_app.command("list")
+def instances_list() -> None:
+    for i in _client().get("/instances")["instances"]:
+        console.print(f"{i['instanceId']}\t{i['name']}\t{i.get('state')}\t{i.get('appUrl')}\t{i['tags']}")
+
+
+@instances_app.command("terminate")
+def instances_terminate(instance_id: str) -> None:
+    console.print(_client().delete(f"/instances/{instance_id}")["state"])
+
+
+if __name__ == "__main__":
+    app()
