@@ -43,7 +43,7 @@ def bind(host: str, port: int) -> socket.socket:
 
 
 def serve(settings: Settings) -> None:
-    runtime = DockerEngine()
+    runtime = DockerEngine(installation=str(settings.home))
     try:
         runtime.ping()
         gateway = runtime.ensure_network()

@@ -87,6 +87,14 @@ def management_router(cp: ControlPlane) -> APIRouter:
         name = payload.pop("deploymentGroupName")
         return cp.apps.create_group(app, name, **payload)
 
+    @r.post("/deployments")
+    def create_deployment(payload: dict = Body(...)):
+        return cp.deployments.create_deployment(
+            payload["applicationName"], payload["deploymentGroupName"], payload["revision"],
+            config_name=payload.get("deploymentConfigName"), description=payload.get("description", ""),
+            file_exists_behavior=payload.get("fileExistsBehavior", "DISALLOW"),
+            ignore_application_stop_failures=bool(payload.get("ignoreApplicationStopFailures")))
+
     @r.get("/deployments/{deployment_id}")
     def get_deployment(deployment_id: str):
         return {**cp.deployments.get(deployment_id), "targets": cp.deployments.targets(deployment_id)}

@@ -72,7 +72,7 @@ def stop_everything(settings: Settings, console: Console) -> None:
                 break
             time.sleep(0.2)
         console.print("control plane stopped")
-    engine = DockerEngine()
+    engine = DockerEngine(installation=str(settings.home))
     removed = 0
     for role in ("instance", "build"):
         for info in engine.list({LABEL_ROLE: role}):

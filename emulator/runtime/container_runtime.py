@@ -13,6 +13,7 @@ from typing import Iterator, Protocol
 LABEL_MANAGED = "pipelocal.managed"
 LABEL_ROLE = "pipelocal.role"  # build | instance | store | control-plane
 LABEL_OWNER = "pipelocal.owner"  # build id or instance name
+LABEL_INSTALLATION = "pipelocal.installation"  # the data directory, so installations never touch each other's containers
 NETWORK_NAME = "pipelocal"
 
 

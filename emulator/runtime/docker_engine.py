@@ -9,6 +9,7 @@ import docker
 import docker.errors
 
 from emulator.runtime.container_runtime import (
+    LABEL_INSTALLATION,
     LABEL_MANAGED,
     NETWORK_NAME,
     ContainerInfo,
@@ -24,7 +25,8 @@ _NOT_RUNNING = (
 
 
 class DockerEngine:
-    def __init__(self) -> None:
+    def __init__(self, installation: str | None = None) -> None:
+        self.installation = installation
         self._client: docker.DockerClient | None = None
         self._lock = threading.Lock()
         self._gateway: str | None = None
@@ -90,7 +92,7 @@ class DockerEngine:
             )
         if spec.network:
             self.ensure_network()
-        labels = {LABEL_MANAGED: "true", **spec.labels}
+        labels = {**self._own_labels(), **spec.labels}
         kwargs: dict = dict(
             image=spec.image,
             name=spec.name,
@@ -167,8 +169,14 @@ class DockerEngine:
             if "already in progress" not in str(exc):
                 raise
 
+    def _own_labels(self) -> dict[str, str]:
+        own = {LABEL_MANAGED: "true"}
+        if self.installation:
+            own[LABEL_INSTALLATION] = self.installation
+        return own
+
     def list(self, labels: dict[str, str]) -> list[ContainerInfo]:
-        filters = {"label": [f"{k}={v}" for k, v in {LABEL_MANAGED: "true", **labels}.items()]}
+        filters = {"label": [f"{k}={v}" for k, v in {**self._own_labels(), **labels}.items()]}
         return [_info(c) for c in self.client.containers.list(all=True, filters=filters)]
 
 

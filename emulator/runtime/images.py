@@ -93,6 +93,8 @@ RECIPES: tuple[ImageRecipe, ...] = (
 )
 
 CONTEXT_FILES = ("aws-config", "npmrc")
+# Both Dockerfiles install the aws CLI in a stage based on this rootfs, so it is built once.
+_AWSCLI_BASE = RECIPES[0]
 
 
 def rootfs_hash(recipe: ImageRecipe, base_packages: Iterable[str] = BASE_PACKAGES,
@@ -107,8 +109,9 @@ def recipe_hash(recipe: ImageRecipe, wheels: Iterable[str], base_packages: Itera
                 release: str = RELEASE, context_dir: Path = CONTEXT_DIR) -> str:
     """Everything that shapes an image; stored as its label to decide whether to rebuild."""
     files = {name: (context_dir / name).read_text() for name in (recipe.dockerfile, *CONTEXT_FILES)}
-    doc = {"rootfs": rootfs_hash(recipe, base_packages, release), "files": files,
-           "wheels": sorted(wheels)}
+    doc = {"rootfs": rootfs_hash(recipe, base_packages, release),
+           "awscli_base": rootfs_hash(_AWSCLI_BASE, base_packages, release),
+           "files": files, "wheels": sorted(wheels)}
     return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -272,7 +275,9 @@ class ImageBuilder:
 
     def _build(self, stale: list[ImageRecipe], wheels: list[str], force: bool) -> None:
         work = self.cache_dir / "work"
-        need_rootfs = [r for r in stale if force or self._labels(self._rootfs_tag(r)) is None]
+        wanted = stale if _AWSCLI_BASE in stale else [_AWSCLI_BASE, *stale]
+        need_rootfs = [r for r in wanted
+                       if (force and r in stale) or self._labels(self._rootfs_tag(r)) is None]
         if need_rootfs:
             self._check_host()
             mirror = find_debian_mirror(self.release, self.env)
@@ -391,7 +396,8 @@ class ImageBuilder:
                 shutil.copyfile(self._wheel_dir / name, ctx / "wheels" / name)
             tail: collections.deque[str] = collections.deque(maxlen=20)
             stream = self.client.api.build(
-                path=str(ctx), tag=recipe.name, buildargs={"BASE": self._rootfs_tag(recipe)},
+                path=str(ctx), tag=recipe.name, buildargs={"BASE": self._rootfs_tag(recipe),
+                                                   "AWSCLI_BASE": self._rootfs_tag(_AWSCLI_BASE)},
                 labels={LABEL_RECIPE: recipe_hash(recipe, wheels, release=self.release)},
                 network_mode="none", rm=True, forcerm=True, nocache=force, pull=False,
                 decode=True,

@@ -34,7 +34,7 @@ class Fleet:
             token = secrets.token_hex(16)
             spec = ContainerSpec(
                 image=AGENT_IMAGE,
-                name=f"pipelocal-{name}",
+                name=f"pipelocal-{instance_id}",
                 hostname=name,
                 command=["python3", "-m", "agents"],
                 env={
