@@ -45,6 +45,6 @@ def create_app(cp: ControlPlane) -> FastAPI:
 
     @app.exception_handler(KeyError)
     async def key(_: Request, exc: KeyError):
-        return error(400, "ValidationException", f"missing field {exc}")
+        return error(400, "ValidationException", f"a required field is missing: {exc}")
 
     return app

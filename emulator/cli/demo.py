@@ -134,11 +134,33 @@ def report(console: Console, client: Client, rounds: list[Round]) -> None:
         status = r.execution["status"] if r.execution else "not started"
         table.add_row(r.title, r.commit[:8], status, stages, f"{r.seconds:.1f}s", checks)
     console.print(table)
+    for r in rounds:
+        if r.execution and r.execution["status"] != "Succeeded":
+            explain_failure(console, client, r.execution)
     passed = sum(1 for r in rounds if r.passed)
     console.print(f"{passed} passed, {len(rounds) - passed} failed")
     for instance in client.get("/instances")["instances"]:
         if instance.get("state") == "running":
             console.print(f"  {instance['name']}: {instance['appUrl']}")
+
+
+def explain_failure(console: Console, client: Client, execution: dict) -> None:
+    """Says which action failed and why, down to the lifecycle event and its script output."""
+    for action in execution.get("actions", []):
+        if action["status"] != "Failed":
+            continue
+        console.print(f"[red]{action['stageName']}/{action['actionName']} failed:[/red] {action.get('errorMessage', '')}",
+                      highlight=False)
+        ext = action.get("externalExecutionId", "")
+        if action["stageName"] == "Deploy" and ext.startswith("d-"):
+            for target in client.get(f"/deployments/{ext}")["targets"]:
+                for event in target["lifecycleEvents"]:
+                    if event["status"] == "Failed":
+                        diag = event.get("diagnostics") or {}
+                        console.print(f"  {target['name']} {event['lifecycleEventName']}: "
+                                      f"{diag.get('errorCode', '')} {diag.get('message', '')}", highlight=False)
+        elif ext:
+            console.print(f"  full log: pipelocal logs {ext}")
 
 
 def run_demo(client: Client, settings: Settings, console: Console, store, show_logs: bool) -> bool:

@@ -146,6 +146,10 @@ def logs(build_id: str = typer.Argument(None, help="A build id (project:uuid). W
                     text = client.get(f"/deployments/{deployment}/instances/{target['instanceId']}/events/"
                                       f"{event['lifecycleEventName']}/log")["log"]
                     console.print(f"[bold]{target['name']} {event['lifecycleEventName']} {event['status']}[/bold]")
+                    diagnostics = event.get("diagnostics") or {}
+                    if event["status"] == "Failed" and diagnostics.get("message"):
+                        console.print(f"[red]{diagnostics.get('errorCode')}: {diagnostics['message']}[/red]",
+                                      markup=True, highlight=False)
                     if text:
                         console.print(text.rstrip(), markup=False)
             return
@@ -257,5 +261,17 @@ def instances_terminate(instance_id: str) -> None:
     console.print(_client().delete(f"/instances/{instance_id}")["state"])
 
 
+def main() -> None:
+    """Entry point: a user's mistake or a stopped control plane is one red line, never a traceback."""
+    try:
+        app()
+    except ControlPlaneError as exc:
+        console.print(f"[red]pipelocal:[/red] {exc}")
+        sys.exit(1)
+    except RuntimeUnavailable as exc:
+        console.print(f"[red]pipelocal:[/red] {exc}")
+        sys.exit(2)
+
+
 if __name__ == "__main__":
-    app()
+    main()

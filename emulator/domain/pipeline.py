@@ -74,6 +74,12 @@ def validate_pipeline(decl: Any, file: str = "pipeline") -> dict:
             fail(f"stage {s_name}: actions", "a list of at least one action", stage, "actions")
         action_names: set[str] = set()
         stage_outputs: dict[int, set[str]] = {}
+        # What each runOrder of this stage produces, whatever the order the actions are listed in.
+        declared: dict[int, set[str]] = {}
+        for a in actions:
+            if isinstance(a, dict) and isinstance(a.get("runOrder", 1), int):
+                declared.setdefault(a.get("runOrder", 1), set()).update(
+                    o.get("name") for o in a.get("outputArtifacts") or [] if isinstance(o, dict))
         for a_index, action in enumerate(actions):
             at = f"stage {s_name}: action[{a_index}]"
             if not isinstance(action, dict):
@@ -121,8 +127,7 @@ def validate_pipeline(decl: Any, file: str = "pipeline") -> dict:
             if not out_min <= len(outs) <= out_max:
                 fail(f"{at}: outputArtifacts", f"{out_min}-{out_max} output artifacts for {provider}", action,
                      "outputArtifacts")
-            earlier_same_stage = set().union(*(v for k, v in stage_outputs.items() if k < run_order)) \
-                if stage_outputs else set()
+            earlier_same_stage = set().union(*(v for k, v in declared.items() if k < run_order))
             for art in inputs:
                 if art not in outputs and art not in earlier_same_stage:
                     fail(f"{at}: inputArtifacts", f"the output artifact of an earlier action ({art!r} is not one)",

@@ -17,7 +17,7 @@ _SCHEMA = """
 CREATE TABLE IF NOT EXISTS records (
     kind TEXT NOT NULL, id TEXT NOT NULL, account TEXT NOT NULL, region TEXT NOT NULL,
     parent TEXT, status TEXT, doc TEXT NOT NULL, created REAL NOT NULL, updated REAL NOT NULL,
-    PRIMARY KEY (kind, id)
+    PRIMARY KEY (kind, id, account, region)
 );
 CREATE INDEX IF NOT EXISTS records_parent ON records (kind, parent);
 CREATE INDEX IF NOT EXISTS records_status ON records (kind, status);
@@ -42,7 +42,20 @@ class Database:
         self._conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute("PRAGMA synchronous=NORMAL")
+        self._migrate_unscoped_records()
         self._conn.executescript(_SCHEMA)
+
+    def _migrate_unscoped_records(self) -> None:
+        """Files written before records were keyed by account and region get the scoped key."""
+        columns = self._conn.execute("PRAGMA table_info(records)").fetchall()
+        if [c[1] for c in sorted((c for c in columns if c[5]), key=lambda c: c[5])] != ["kind", "id"]:
+            return
+        self._conn.executescript(
+            "BEGIN; DROP INDEX IF EXISTS records_parent; DROP INDEX IF EXISTS records_status;"
+            " ALTER TABLE records RENAME TO records_unscoped;" + _SCHEMA +
+            " INSERT INTO records SELECT kind, id, account, region, parent, status, doc, created, updated"
+            " FROM records_unscoped; DROP TABLE records_unscoped; COMMIT;"
+        )
 
     def close(self) -> None:
         with self._lock:
@@ -59,7 +72,7 @@ class Database:
         with self._lock:
             self._conn.execute(
                 "INSERT INTO records (kind, id, account, region, parent, status, doc, created, updated)"
-                " VALUES (?,?,?,?,?,?,?,?,?) ON CONFLICT (kind, id) DO UPDATE SET"
+                " VALUES (?,?,?,?,?,?,?,?,?) ON CONFLICT (kind, id, account, region) DO UPDATE SET"
                 " parent=excluded.parent, status=excluded.status, doc=excluded.doc, updated=excluded.updated",
                 (kind, id, self.account, self.region, parent, doc.get("status"), json.dumps(doc), now, now),
             )
@@ -79,11 +92,13 @@ class Database:
             if doc is None:
                 raise KeyError(f"{kind} {id}")
             doc.update(changes)
-            row = self._query("SELECT parent FROM records WHERE kind=? AND id=?", (kind, id))
+            row = self._query("SELECT parent FROM records WHERE kind=? AND id=? AND account=? AND region=?",
+                              (kind, id, self.account, self.region))
             return self.put(kind, id, doc, parent=row[0][0] if row else None)
 
     def delete(self, kind: str, id: str) -> None:
-        self._query("DELETE FROM records WHERE kind=? AND id=?", (kind, id))
+        self._query("DELETE FROM records WHERE kind=? AND id=? AND account=? AND region=?",
+                    (kind, id, self.account, self.region))
 
     def list(self, kind: str, parent: str | None = None, statuses: list[str] | None = None) -> list[dict]:
         sql = "SELECT doc FROM records WHERE kind=? AND account=? AND region=?"

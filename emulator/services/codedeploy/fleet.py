@@ -83,7 +83,7 @@ class Fleet:
     def terminate(self, instance_id: str) -> dict:
         doc = self._get(instance_id)
         self.runtime.remove(doc["containerName"])
-        return _public(self.db.update(KIND, instance_id, state="terminated"))
+        return _public(self.db.update(KIND, doc["instanceId"], state="terminated"))
 
     def get(self, instance_id: str) -> dict:
         return _public(self._get(instance_id))
