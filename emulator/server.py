@@ -4,9 +4,11 @@ container network's gateway (so containers reach it while nothing else on the ne
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import logging
 import os
+import signal
 import socket
 import sys
 
@@ -42,6 +44,15 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
+class _Server(uvicorn.Server):
+    """uvicorn re-raises SIGTERM after shutting down, which would skip stopping the store;
+    the handlers installed in `serve` only ask it to exit."""
+
+    @contextlib.contextmanager
+    def capture_signals(self):
+        yield
+
+
 def serve(settings: Settings) -> None:
     runtime = DockerEngine(installation=str(settings.home))
     try:
@@ -61,6 +72,7 @@ def serve(settings: Settings) -> None:
     try:
         cp = assemble(settings, runtime, gateway)
         cp.store.ensure_bucket(settings.artifact_bucket)
+        cp.store.wait_writable(settings.artifact_bucket)
         report = cp.recover()
         for kind, ids in report.items():
             for item in ids:
@@ -68,8 +80,10 @@ def serve(settings: Settings) -> None:
         app = create_app(cp)
         config = uvicorn.Config(app, log_level=os.environ.get("PIPELOCAL_LOG_LEVEL", "warning"),
                                 timeout_keep_alive=30)
-        server = uvicorn.Server(config)
+        server = _Server(config)
         (settings.run_dir / "server.pid").write_text(str(os.getpid()))
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: setattr(server, "should_exit", True))
         asyncio.run(server.serve(sockets=sockets))
     finally:
         if store_server:

@@ -50,6 +50,21 @@ class ObjectStore:
             "get_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=expires
         )
 
+    def wait_writable(self, bucket: str, timeout: float = 60) -> None:
+        """A fresh SeaweedFS answers S3 before its volumes accept writes; wait until one succeeds."""
+        import time
+
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                self.put_bytes(bucket, ".pipelocal-probe", b"ok")
+                self.client.delete_object(Bucket=bucket, Key=".pipelocal-probe")
+                return
+            except (botocore.exceptions.ClientError, botocore.exceptions.EndpointConnectionError):
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.5)
+
     def healthy(self) -> bool:
         try:
             self.client.list_buckets()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -63,15 +64,30 @@ class SeaweedServer:
             return
         if b"weed" not in cmdline:
             return
-        os.kill(pid, signal.SIGTERM)
-        for _ in range(100):
+        os.kill(pid, signal.SIGINT)
+        for _ in range(50):
             if not Path(f"/proc/{pid}").exists():
                 return
             time.sleep(0.1)
         os.kill(pid, signal.SIGKILL)
+        time.sleep(0.5)
+
+    def _ports_free(self) -> None:
+        base = self.s3_port
+        for port in (base, base + 10, base + 11, base + 12, base + 13):
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                try:
+                    probe.bind(("0.0.0.0", port))
+                except OSError:
+                    raise StoreStartError(
+                        f"Port {port}, which the embedded S3 store needs, is already in use. Stop what uses it, "
+                        f"or set PIPELOCAL_S3_PORT to another base port (the store uses it and +10 to +13)."
+                    ) from None
 
     def start(self, timeout: float = 60) -> None:
         self._stop_orphan()
+        self._ports_free()
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         env = {**os.environ, "AWS_ACCESS_KEY_ID": self.access_key, "AWS_SECRET_ACCESS_KEY": self.secret_key}
@@ -91,7 +107,8 @@ class SeaweedServer:
                 )
             try:
                 httpx.get(f"http://127.0.0.1:{self.s3_port}/", timeout=1)
-                return
+                if self.process.poll() is None:
+                    return
             except httpx.HTTPError:
                 time.sleep(0.3)
         self.stop()
@@ -99,9 +116,9 @@ class SeaweedServer:
 
     def stop(self) -> None:
         if self.process and self.process.poll() is None:
-            self.process.terminate()
+            self.process.send_signal(signal.SIGINT)  # weed shuts down on Ctrl-C; SIGTERM takes long
             try:
-                self.process.wait(10)
+                self.process.wait(5)
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(5)

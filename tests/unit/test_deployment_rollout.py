@@ -101,11 +101,12 @@ Decide = Callable[[str, contracts.HostCommand], bool]
 
 
 class FakeAgent:
-    """One polling thread per instance; answers each command after `delay` (failures at once)."""
+    """One polling thread per instance; answers a success after `delay`, a failure after `fail_delay`."""
 
     def __init__(self, queue: CommandQueue, instances: list[dict], delay: float = 0.02) -> None:
         self.queue = queue
         self.delay = delay
+        self.fail_delay = 0.0
         self.decide: Decide = lambda name, command: True
         self.received: list[tuple[str, contracts.HostCommand]] = []
         self._lock = threading.Lock()
@@ -125,8 +126,7 @@ class FakeAgent:
                 self.received.append((name, command))
             started = time.time()
             ok = self.decide(name, command)
-            if ok and self.delay:
-                time.sleep(self.delay)
+            time.sleep(self.delay if ok else self.fail_delay)
             self.queue.report(iid, contracts.CommandResult(
                 command_id=command.command_id, status="Succeeded" if ok else "Failed",
                 error_code="Success" if ok else "ScriptFailed",
@@ -387,7 +387,8 @@ def test_half_at_a_time_stops_after_the_fifth_failure(make_env):
 
 @pytest.mark.timeout(20)
 def test_all_at_once_succeeds_with_one_success(make_env):
-    env = make_env(4, delay=0.05)
+    env = make_env(4, delay=0.1)
+    env.agent.fail_delay = 0.1  # every target stays InProgress long enough for all four to overlap
     failures = {"web-1": "BeforeInstall", "web-2": "DownloadBundle", "web-4": "Install"}
     doc = env.deploy(env.group("CodeDeployDefault.AllAtOnce"), decide=fail_on(failures))
     assert doc["status"] == "Succeeded"
