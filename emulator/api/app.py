@@ -11,6 +11,7 @@ from emulator.api.management_routes import management_router
 from emulator.control_plane import ControlPlane
 from emulator.domain.errors import Conflict, NotFound, SpecError
 from emulator.domain.statuses import TransitionRefused
+from emulator.runtime.container_runtime import ImageMissing, RuntimeUnavailable
 
 
 def create_app(cp: ControlPlane) -> FastAPI:
@@ -42,6 +43,14 @@ def create_app(cp: ControlPlane) -> FastAPI:
     @app.exception_handler(ValueError)
     async def value(_: Request, exc: ValueError):
         return error(400, "ValidationException", str(exc))
+
+    @app.exception_handler(ImageMissing)
+    async def image_missing(_: Request, exc: ImageMissing):
+        return error(503, "ImageMissing", str(exc))
+
+    @app.exception_handler(RuntimeUnavailable)
+    async def engine_down(_: Request, exc: RuntimeUnavailable):
+        return error(503, "ContainerEngineUnavailable", str(exc))
 
     @app.exception_handler(KeyError)
     async def key(_: Request, exc: KeyError):
