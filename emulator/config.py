@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +21,12 @@ class Settings:
     s3_secret_key: str
     instance_count: int
     artifact_bucket: str
+    # running inside a container (docker-compose): where to listen and how containers reach us
+    bind: str | None = None
+    advertise_url: str | None = None
+    s3_advertise_url: str | None = None
+    # lets agents that carry it register instances the control plane did not launch
+    registration_token: str | None = None
 
     @property
     def data_dir(self) -> Path:
@@ -54,6 +61,20 @@ class Settings:
         return self.s3_endpoint or f"http://127.0.0.1:{self.s3_port}"
 
 
+def _installation_secret(home: Path) -> str:
+    """The embedded store listens beyond loopback (containers reach it), so its key is random per
+    installation rather than a well-known default; it is kept in the data directory."""
+    path = home / "store-secret"
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        home.mkdir(parents=True, exist_ok=True)
+        secret = secrets.token_urlsafe(24)
+        path.write_text(secret)
+        path.chmod(0o600)
+        return secret
+
+
 def load_settings() -> Settings:
     env = os.environ
     home = Path(env.get("PIPELOCAL_HOME") or Path.home() / ".pipelocal").expanduser().resolve()
@@ -65,7 +86,11 @@ def load_settings() -> Settings:
         s3_endpoint=env.get("PIPELOCAL_S3_ENDPOINT") or None,
         s3_port=int(env.get("PIPELOCAL_S3_PORT", "4751")),
         s3_access_key=env.get("PIPELOCAL_S3_ACCESS_KEY", "pipelocal"),
-        s3_secret_key=env.get("PIPELOCAL_S3_SECRET_KEY", "pipelocal-secret"),
+        s3_secret_key=env.get("PIPELOCAL_S3_SECRET_KEY") or _installation_secret(home),
         instance_count=int(env.get("PIPELOCAL_INSTANCES", "2")),
         artifact_bucket=env.get("PIPELOCAL_ARTIFACT_BUCKET", "codepipeline-artifacts-pipelocal"),
+        bind=env.get("PIPELOCAL_BIND") or None,
+        advertise_url=(env.get("PIPELOCAL_ADVERTISE_URL") or "").rstrip("/") or None,
+        s3_advertise_url=(env.get("PIPELOCAL_S3_ADVERTISE_URL") or "").rstrip("/") or None,
+        registration_token=env.get("PIPELOCAL_REGISTRATION_TOKEN") or None,
     )
