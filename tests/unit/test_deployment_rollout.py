@@ -83,7 +83,7 @@ class FakeFleet:
         for inst in self.instances:
             db.put("instance", inst["instanceId"], {**inst, "state": "running", "lastSuccessful": {}})
 
-    def matching(self, filters: list[dict]) -> list[dict]:
+    def matching(self, filters: list[dict], tag_set: list[list[dict]] | None = None) -> list[dict]:
         assert filters, "the deployment group's tag filters are passed to the fleet"
         return [dict(i) for i in self.instances]
 
@@ -251,8 +251,8 @@ def test_succeeded_target_lifecycle_order_and_commands(make_env):
 
     for name, target in env.targets(doc["deploymentId"]).items():
         assert target["status"] == "Succeeded"
-        # the first deployment to the group has no previous revision whose ApplicationStop could run
-        assert events_of(target) == [("ApplicationStop", "Skipped")] + [
+        # no previous revision: the agent treats ApplicationStop as a no-op and reports success
+        assert events_of(target) == [("ApplicationStop", "Succeeded")] + [
             (e, "Succeeded") for e in LIFECYCLE_ORDER_IN_PLACE[1:]]
         assert target["targetArn"] == f"arn:aws:ec2:{REGION}:{ACCOUNT}:instance/{target['instanceId']}"
         for event in target["lifecycleEvents"]:
@@ -310,7 +310,7 @@ def test_one_at_a_time_stops_at_a_non_last_failure_and_skips_the_rest(make_env):
     assert doc["deploymentOverview"]["Failed"] == 1
     targets = env.targets(doc["deploymentId"])
     assert events_of(targets["web-2"]) == [
-        ("ApplicationStop", "Skipped"), ("DownloadBundle", "Succeeded"), ("BeforeInstall", "Failed"),
+        ("ApplicationStop", "Succeeded"), ("DownloadBundle", "Succeeded"), ("BeforeInstall", "Failed"),
         ("Install", "Skipped"), ("AfterInstall", "Skipped"), ("ApplicationStart", "Skipped"),
         ("ValidateService", "Skipped")]
     failed = next(e for e in targets["web-2"]["lifecycleEvents"] if e["lifecycleEventName"] == "BeforeInstall")
@@ -522,3 +522,87 @@ def test_no_rollback_when_auto_rollback_is_disabled(make_env):
     assert bad["status"] == "Failed"
     assert "rollbackInfo" not in bad
     assert len(env.service.list(APP, group)) == 2
+
+
+# ---------------------------------------------------------------- one deployment per group at a time
+
+
+@pytest.mark.timeout(30)
+def test_second_deployment_to_a_group_is_queued_until_the_first_ends(make_env):
+    env = make_env(1, delay=0.2)
+    group = env.group()
+    first = env.service.create_deployment(APP, group, env.store.put("v1", make_bundle()))
+    second = env.service.create_deployment(APP, group, env.store.put("v2", make_bundle()))
+    first_doc, second_doc = env.finish(first["deploymentId"]), env.finish(second["deploymentId"])
+    assert first_doc["status"] == second_doc["status"] == "Succeeded"
+    seen = [e["status"] for e in env.db.events_after(0, limit=100000)
+            if e["kind"] == "deployment" and e["id"] == second["deploymentId"]]
+    assert seen[:3] == ["Created", "Queued", "InProgress"]
+    assert second_doc["startTime"] >= first_doc["completeTime"]
+
+
+@pytest.mark.timeout(30)
+def test_stopping_a_queued_deployment_ends_it_stopped_without_touching_instances(make_env):
+    env = make_env(1, delay=0.3)
+    group = env.group()
+    first = env.service.create_deployment(APP, group, env.store.put("v1", make_bundle()))
+    second = env.service.create_deployment(APP, group, env.store.put("v2", make_bundle()))
+    env.service.stop(second["deploymentId"])
+    stopped = env.finish(second["deploymentId"])
+    assert stopped["status"] == "Stopped"
+    assert env.service.targets(second["deploymentId"]) == []
+    assert env.agent.commands_for("web-1", second["deploymentId"]) == []
+    assert env.finish(first["deploymentId"])["status"] == "Succeeded"
+
+
+def test_lifecycle_subset_keeps_download_bundle_and_install_in_their_places():
+    from emulator.services.codedeploy.deployments import _event_order
+
+    assert _event_order(["ApplicationStart", "BeforeInstall", "ApplicationStop"]) == [
+        "ApplicationStop", "DownloadBundle", "BeforeInstall", "Install", "ApplicationStart"]
+    assert _event_order(["MyCheck"]) == ["DownloadBundle", "Install", "MyCheck"]
+    with pytest.raises(ValueError, match="Start"):
+        _event_order(["Start"])
+
+
+@pytest.mark.timeout(20)
+def test_custom_event_runs_its_scripts_and_unknown_hooks_stay_refused(make_env):
+    env = make_env(1)
+    group = env.group()
+    appspec = APPSPEC + "  MyCheck:\n    - location: scripts/before.sh\n"
+    revision = env.store.put("custom", make_bundle(appspec))
+    created = env.service.create_deployment(APP, group, revision, lifecycle_events=["BeforeInstall", "MyCheck"])
+    doc = env.finish(created["deploymentId"])
+    assert doc["status"] == "Succeeded"
+    assert events_of(env.targets(doc["deploymentId"])["web-1"]) == [
+        ("DownloadBundle", "Succeeded"), ("BeforeInstall", "Succeeded"), ("Install", "Succeeded"),
+        ("MyCheck", "Succeeded")]
+    assert [c.lifecycle_event for c in env.agent.commands_for("web-1", doc["deploymentId"])][-1] == "MyCheck"
+    # without --events naming it, the same appspec is refused at DownloadBundle with the hook's key
+    plain = env.finish(env.service.create_deployment(APP, group, revision)["deploymentId"])
+    assert plain["status"] == "Failed"
+    bundle_event = env.targets(plain["deploymentId"])["web-1"]["lifecycleEvents"][1]
+    assert bundle_event["status"] == "Failed" and "hooks.MyCheck" in bundle_event["diagnostics"]["message"]
+
+
+def test_custom_configuration_is_validated_and_listed(tmp_path):
+    apps = Applications(Database(tmp_path / "s.db", ACCOUNT, REGION))
+    apps.create_config("Two", {"type": "HOST_COUNT", "value": 2})
+    assert apps.get_config("Two")["minimumHealthyHosts"] == {"type": "HOST_COUNT", "value": 2}
+    assert "Two" in apps.list_configs() and "CodeDeployDefault.AllAtOnce" in apps.list_configs()
+    for bad in ({"type": "MOST_CONCURRENCY", "value": 1}, {"type": "FLEET_PERCENT", "value": 101},
+                {"type": "HOST_COUNT", "value": "2"}, {"type": "HOST_COUNT", "value": -1}):
+        with pytest.raises(ValueError, match="minimumHealthyHosts"):
+            apps.create_config("Bad", bad)
+    with pytest.raises(ValueError, match="predefined"):
+        apps.delete_config("CodeDeployDefault.OneAtATime")
+
+
+def test_group_tag_filters_are_checked(tmp_path):
+    apps = Applications(Database(tmp_path / "s.db", ACCOUNT, REGION))
+    apps.create_application("a")
+    with pytest.raises(ValueError, match=r"ec2TagFilters\[0\]"):
+        apps.create_group("a", "g", ec2TagFilters=[{"Key": "x", "Value": "y", "Type": "EXACT"}])
+    with pytest.raises(ValueError, match="cannot both"):
+        apps.create_group("a", "g", ec2TagFilters=[{"Key": "x", "Value": "y"}],
+                          ec2TagSet={"ec2TagSetList": [[{"Key": "x", "Value": "y"}]]})

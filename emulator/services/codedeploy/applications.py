@@ -42,13 +42,19 @@ class Applications:
             raise Conflict(f"Deployment group {name} already exists for application {application}")
         config = options.get("deploymentConfigName") or deployment_math.DEFAULT_CONFIG
         self.get_config(config)
+        if options.get("ec2TagFilters") and (options.get("ec2TagSet") or {}).get("ec2TagSetList"):
+            raise ValueError("ec2TagFilters and ec2TagSet cannot both be set on one deployment group")
         group = {
             "applicationName": application,
             "deploymentGroupId": str(uuid.uuid4()),
             "deploymentGroupName": name,
             "deploymentConfigName": config,
-            "ec2TagFilters": options.get("ec2TagFilters") or [],
-            "onPremisesInstanceTagFilters": options.get("onPremisesInstanceTagFilters") or [],
+            "ec2TagFilters": _tag_filters(options.get("ec2TagFilters"), "ec2TagFilters"),
+            "onPremisesInstanceTagFilters": _tag_filters(options.get("onPremisesInstanceTagFilters"),
+                                                         "onPremisesInstanceTagFilters"),
+            "ec2TagSet": _tag_set(options.get("ec2TagSet"), "ec2TagSet", "ec2TagSetList"),
+            "onPremisesTagSet": _tag_set(options.get("onPremisesTagSet"), "onPremisesTagSet",
+                                         "onPremisesTagSetList"),
             "serviceRoleArn": options.get("serviceRoleArn", f"arn:aws:iam::{self.db.account}:role/CodeDeployRole"),
             "autoRollbackConfiguration": options.get("autoRollbackConfiguration") or {"enabled": False, "events": []},
             "deploymentStyle": options.get("deploymentStyle") or
@@ -71,6 +77,34 @@ class Applications:
     def list_groups(self, application: str) -> list[dict]:
         return self.db.list(GROUP, parent=application)
 
+    def create_config(self, name: str, minimum_healthy_hosts: dict | None = None,
+                      compute_platform: str = "Server") -> dict:
+        """A custom EC2/on-premises configuration: minimumHealthyHosts HOST_COUNT or FLEET_PERCENT."""
+        if not name or name in deployment_math.PREDEFINED or self.db.get(CONFIG, name):
+            raise Conflict(f"Deployment configuration {name!r} already exists")
+        if compute_platform != "Server":
+            raise ValueError("computePlatform: only Server (EC2/on-premises) configurations are supported")
+        mhh = minimum_healthy_hosts or {}
+        kind, value = mhh.get("type"), mhh.get("value")
+        if kind not in ("HOST_COUNT", "FLEET_PERCENT"):
+            raise ValueError(f"minimumHealthyHosts.type {kind!r}: expected HOST_COUNT or FLEET_PERCENT")
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0 or \
+                (kind == "FLEET_PERCENT" and value > 100):
+            raise ValueError(f"minimumHealthyHosts.value {value!r}: expected a whole number "
+                             f"{'from 0 to 100' if kind == 'FLEET_PERCENT' else 'of 0 or more'}")
+        return self.db.put(CONFIG, name, {
+            "deploymentConfigId": str(uuid.uuid4()), "deploymentConfigName": name, "computePlatform": "Server",
+            "minimumHealthyHosts": {"type": kind, "value": value}, "createTime": time.time()})
+
+    def list_configs(self) -> list[str]:
+        return list(deployment_math.PREDEFINED) + [c["deploymentConfigName"] for c in self.db.list(CONFIG)]
+
+    def delete_config(self, name: str) -> None:
+        if name in deployment_math.PREDEFINED:
+            raise ValueError(f"{name} is predefined and cannot be deleted")
+        self.get_config(name)
+        self.db.delete(CONFIG, name)
+
     def get_config(self, name: str) -> dict:
         if name in deployment_math.PREDEFINED:
             return {"deploymentConfigName": name, "computePlatform": "Server",
@@ -79,3 +113,30 @@ class Applications:
         if config is None:
             raise NotFound("DeploymentConfig", name)
         return config
+
+
+_FILTER_TYPES = ("KEY_ONLY", "VALUE_ONLY", "KEY_AND_VALUE")
+
+
+def _tag_filters(filters, where: str) -> list[dict]:
+    if filters is None:
+        return []
+    if not isinstance(filters, list):
+        raise ValueError(f"{where}: expected a list of {{Key, Value, Type}}")
+    for i, f in enumerate(filters):
+        if not isinstance(f, dict) or f.get("Type", "KEY_AND_VALUE") not in _FILTER_TYPES:
+            raise ValueError(f"{where}[{i}]: expected {{Key, Value, Type}} with Type one of {', '.join(_FILTER_TYPES)}")
+        kind = f.get("Type", "KEY_AND_VALUE")
+        if kind != "VALUE_ONLY" and not f.get("Key"):
+            raise ValueError(f"{where}[{i}].Key: required for Type {kind}")
+        if kind != "KEY_ONLY" and f.get("Value") is None:
+            raise ValueError(f"{where}[{i}].Value: required for Type {kind}")
+    return filters
+
+
+def _tag_set(tag_set, where: str, list_key: str) -> dict:
+    """{<list_key>: [[filter, ...], ...]}: at most three groups, every one must match."""
+    groups = (tag_set or {}).get(list_key) or []
+    if not isinstance(groups, list) or len(groups) > 3:
+        raise ValueError(f"{where}.{list_key}: expected a list of at most 3 lists of tag filters")
+    return {list_key: [_tag_filters(g, f"{where}.{list_key}[{i}]") for i, g in enumerate(groups)]}

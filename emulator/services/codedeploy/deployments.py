@@ -29,6 +29,9 @@ KIND = statuses.DEPLOYMENT
 TARGET = statuses.DEPLOYMENT_TARGET
 EVENT_LOG = "lifecycle-event"
 APPSPEC_NAMES = ("appspec.yml", "appspec.yaml")
+BUNDLE_TYPES = ("zip", "tar", "tgz")
+# What the AWS agent reports for an event with no scripts to run.
+_NO_SCRIPTS = {"errorCode": "Success", "scriptName": "", "message": "Succeeded", "logTail": ""}
 # How long an instance may stay silent while it owes a result before its event fails.
 SILENCE_LIMIT = 60.0
 
@@ -43,6 +46,9 @@ class DeploymentService:
         self.queue = queue
         self.store = store
         self._stop_requested: set[str] = set()
+        # Deployments to one group run one at a time, in creation order; the rest wait as Queued.
+        self._slots = threading.Condition()
+        self._group_queue: dict[str, list[str]] = {}
 
     # ------------------------------------------------------------ API
 
@@ -50,7 +56,11 @@ class DeploymentService:
                           config_name: str | None = None, description: str = "",
                           file_exists_behavior: str = "DISALLOW", ignore_application_stop_failures: bool = False,
                           creator: str = "user", rollback_of: str | None = None,
-                          auto_rollback: dict | None = None) -> dict:
+                          auto_rollback: dict | None = None, target_instances: dict | None = None,
+                          instance_names: list[str] | None = None, appspec_file: str | None = None,
+                          lifecycle_events: list[str] | None = None) -> dict:
+        """`instance_names`, `appspec_file` and `lifecycle_events` are what `codedeploy-local` offers
+        (named instances, --appspec-filename, --events); the rest is CreateDeployment's."""
         group = self.apps.get_group(application, group_name)
         config = config_name or group["deploymentConfigName"]
         self.apps.get_config(config)
@@ -59,6 +69,15 @@ class DeploymentService:
         location = revision.get("s3Location") or {}
         if not location.get("bucket") or not location.get("key"):
             raise ValueError("revision.s3Location needs bucket and key")
+        bundle_type = location.get("bundleType", "zip")
+        if bundle_type not in BUNDLE_TYPES:
+            raise ValueError(f"revision.s3Location.bundleType {bundle_type!r}: expected one of {', '.join(BUNDLE_TYPES)}")
+        if file_exists_behavior not in appspec_model.FILE_EXISTS_BEHAVIORS:
+            raise ValueError(f"fileExistsBehavior {file_exists_behavior!r}: expected one of "
+                             f"{', '.join(appspec_model.FILE_EXISTS_BEHAVIORS)}")
+        events = _event_order(lifecycle_events) if lifecycle_events else None
+        if instance_names:
+            self.fleet.named(instance_names)  # refuse unknown names now, not inside the run
         deployment_id = "d-" + "".join(random.choices(string.ascii_uppercase + string.digits, k=9))
         doc = {
             "deploymentId": deployment_id,
@@ -78,10 +97,16 @@ class DeploymentService:
             "deploymentOverview": {"Pending": 0, "InProgress": 0, "Succeeded": 0, "Failed": 0, "Skipped": 0,
                                    "Ready": 0},
         }
+        if target_instances:
+            doc["targetInstances"] = target_instances
+        extras = {"_instanceNames": instance_names, "_appspecFile": appspec_file, "_events": events}
+        doc.update({k: v for k, v in extras.items() if v})
         if rollback_of:
             doc["rollbackInfo"] = {"rollbackTriggeringDeploymentId": rollback_of,
                                    "rollbackMessage": f"Rollback of deployment {rollback_of}"}
         self.orch.create(KIND, deployment_id, doc, parent=f"{application}/{group_name}")
+        with self._slots:
+            self._group_queue.setdefault(group["deploymentGroupId"], []).append(deployment_id)
         threading.Thread(target=self._run, args=(deployment_id,), name=f"deploy-{deployment_id}",
                          daemon=True).start()
         return self.get(deployment_id)
@@ -110,10 +135,26 @@ class DeploymentService:
         doc = self.get(deployment_id)
         if statuses.is_terminal(KIND, doc["status"]):
             return doc
-        self._stop_requested.add(deployment_id)
         if auto_rollback is not None:
             self.orch.update(KIND, deployment_id, event=False, _rollbackOnStop=auto_rollback)
-        return doc
+        with self._slots:
+            self._stop_requested.add(deployment_id)
+            self._slots.notify_all()
+        return self.get(deployment_id)
+
+    def redeploy(self, deployment_id: str, **overrides) -> dict:
+        """A new deployment of an earlier deployment's revision to the same group."""
+        old = self.db.get(KIND, deployment_id)
+        if old is None:
+            raise NotFound("Deployment", deployment_id)
+        options = {"config_name": old["deploymentConfigName"], "description": f"Redeploy of {deployment_id}",
+                   "file_exists_behavior": old.get("fileExistsBehavior", "DISALLOW"),
+                   "ignore_application_stop_failures": old.get("ignoreApplicationStopFailures", False),
+                   "target_instances": old.get("targetInstances"), "instance_names": old.get("_instanceNames"),
+                   "appspec_file": old.get("_appspecFile"), "lifecycle_events": old.get("_events")}
+        options.update({k: v for k, v in overrides.items() if v is not None})
+        return self.create_deployment(old["applicationName"], old["deploymentGroupName"], old["revision"],
+                                      **options)
 
     def wait(self, deployment_id: str, timeout: float | None = None) -> dict:
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -146,20 +187,44 @@ class DeploymentService:
     # ------------------------------------------------------------ the deployment
 
     def _run(self, deployment_id: str) -> None:
+        group_id = self.db.get(KIND, deployment_id)["deploymentGroupId"]
         try:
-            self._deploy(deployment_id)
+            if self._take_slot(group_id, deployment_id):
+                self._deploy(deployment_id)
         except Exception as exc:  # a fault of pipelocal itself: end in a named state, never hang
             doc = self.db.get(KIND, deployment_id)
             if doc and not statuses.is_terminal(KIND, doc["status"]):
                 self.orch.transition(KIND, deployment_id, "Failed", completeTime=time.time(),
                                      errorInformation={"code": "INTERNAL_ERROR", "message": str(exc)})
         finally:
-            self._stop_requested.discard(deployment_id)
+            with self._slots:
+                self._stop_requested.discard(deployment_id)
+                queue = self._group_queue.get(group_id, [])
+                if deployment_id in queue:
+                    queue.remove(deployment_id)
+                self._slots.notify_all()
+
+    def _take_slot(self, group_id: str, deployment_id: str) -> bool:
+        """Waits, Queued, until every earlier deployment to the group has ended; False if stopped first."""
+        with self._slots:
+            queued = False
+            while self._group_queue[group_id][0] != deployment_id:
+                if deployment_id in self._stop_requested:
+                    break
+                if not queued:
+                    self.orch.transition(KIND, deployment_id, "Queued")
+                    queued = True
+                self._slots.wait(5.0)
+            if deployment_id in self._stop_requested:
+                self._end(deployment_id, "Stopped", {"code": "DEPLOYMENT_STOPPED",
+                                                     "message": "The deployment was stopped by a user request."})
+                return False
+            return True
 
     def _deploy(self, deployment_id: str) -> None:
         doc = self.db.get(KIND, deployment_id)
         group = self.apps.get_group(doc["applicationName"], doc["deploymentGroupName"])
-        instances = self.fleet.matching(group["ec2TagFilters"] + group["onPremisesInstanceTagFilters"])
+        instances = self._targets(doc, group)
         self.orch.transition(KIND, deployment_id, "InProgress", startTime=time.time())
         if not instances:
             self._end(deployment_id, "Failed", {"code": "NO_INSTANCES", "message": "The deployment failed because "
@@ -168,7 +233,9 @@ class DeploymentService:
                       "instances you want to deploy to, and then try again."})
             return
         location = doc["revision"]["s3Location"]
-        spec, spec_error, etag = self._read_revision(location)
+        events = doc.get("_events") or appspec_model.LIFECYCLE_ORDER_IN_PLACE
+        custom = [e for e in events if e not in appspec_model.LIFECYCLE_ORDER_IN_PLACE_WITH_LOAD_BALANCER]
+        spec, spec_error, etag = self._read_revision(location, doc.get("_appspecFile"), custom)
         if spec is not None:
             self.orch.update(KIND, deployment_id, event=False, _appspec=_spec_to_doc(spec))
         config = self.apps.get_config(doc["deploymentConfigName"])
@@ -181,8 +248,7 @@ class DeploymentService:
                 "id": f"{deployment_id}:{inst['instanceId']}", "deploymentId": deployment_id,
                 "instanceId": inst["instanceId"], "name": inst["name"], "targetArn":
                 f"arn:aws:ec2:{self.db.region}:{self.db.account}:instance/{inst['instanceId']}",
-                "lifecycleEvents": [{"lifecycleEventName": e, "status": "Pending"}
-                                    for e in appspec_model.LIFECYCLE_ORDER_IN_PLACE],
+                "lifecycleEvents": [{"lifecycleEventName": e, "status": "Pending"} for e in events],
             }, parent=deployment_id)
         self._overview(deployment_id)
 
@@ -237,7 +303,24 @@ class DeploymentService:
                       "too few healthy instances are available for deployment, or some instances in your "
                       "deployment group are experiencing problems."}, rollback_event="DEPLOYMENT_FAILURE")
 
-    def _read_revision(self, location: dict):
+    def _targets(self, doc: dict, group: dict) -> list[dict]:
+        if doc.get("_instanceNames"):
+            return self.fleet.named(doc["_instanceNames"])
+        target = doc.get("targetInstances") or {}
+        if target.get("tagFilters") or (target.get("ec2TagSet") or {}).get("ec2TagSetList"):
+            return self.fleet.matching(target.get("tagFilters") or [],
+                                       (target.get("ec2TagSet") or {}).get("ec2TagSetList"))
+        found = {}
+        for filters, tag_set in ((group["ec2TagFilters"], (group.get("ec2TagSet") or {}).get("ec2TagSetList")),
+                                 (group["onPremisesInstanceTagFilters"],
+                                  (group.get("onPremisesTagSet") or {}).get("onPremisesTagSetList"))):
+            if not filters and not tag_set:
+                continue
+            for inst in self.fleet.matching(filters, tag_set):
+                found.setdefault(inst["instanceId"], inst)
+        return list(found.values())
+
+    def _read_revision(self, location: dict, appspec_file: str | None = None, custom_events=()):
         """(appspec or None, the SpecError if the revision is unusable, the bundle's ETag)."""
         file = location.get("key", "revision")
         try:
@@ -247,10 +330,11 @@ class DeploymentService:
                                 "an existing object in the store (it does not exist)")
             data = self.store.get_bytes(location["bucket"], location["key"])
             members = _bundle_members(data, location.get("bundleType", "zip"))
-            name = next((n for n in APPSPEC_NAMES if n in members), None)
+            names = (appspec_file,) if appspec_file else APPSPEC_NAMES
+            name = next((n for n in names if n in members), None)
             if name is None:
-                raise SpecError(file, "appspec.yml", "an appspec.yml or appspec.yaml at the root of the bundle")
-            spec = appspec_model.parse_appspec(members[name].decode("utf-8"), name)
+                raise SpecError(file, names[0], f"{' or '.join(names)} at the root of the bundle")
+            spec = appspec_model.parse_appspec(members[name].decode("utf-8"), name, custom_events)
             appspec_model.validate_against_bundle(spec, set(members))
             return spec, None, head.get("ETag", "").strip('"')
         except SpecError as exc:
@@ -274,7 +358,7 @@ class DeploymentService:
         }
         if location.get("version"):
             env["BUNDLE_VERSION"] = location["version"]
-        for event in appspec_model.LIFECYCLE_ORDER_IN_PLACE:
+        for event in doc.get("_events") or appspec_model.LIFECYCLE_ORDER_IN_PLACE:
             if deployment_id in self._stop_requested:
                 self._finish_target(target_id, "Skipped" if event == appspec_model.APPLICATION_STOP else "Failed",
                                     "stopped")
@@ -286,7 +370,9 @@ class DeploymentService:
             if event == appspec_model.APPLICATION_STOP:
                 previous = self.db.get(KIND, last_deployment) if last_deployment else None
                 if not previous or not previous.get("_appspec"):
-                    self._set_event(target_id, event, "Skipped")
+                    # The AWS agent treats a missing last revision like an event without scripts: a no-op
+                    # that reports success (hook_executor's is_noop), so the console shows Succeeded.
+                    self._set_event(target_id, event, "Succeeded", start=time.time(), diagnostics=_NO_SCRIPTS)
                     continue
                 command.archive_deployment_id = last_deployment
                 command.scripts = appspec_model.hooks_for(_spec_from_doc(previous["_appspec"]), event)
@@ -308,7 +394,7 @@ class DeploymentService:
                 command.archive_deployment_id = deployment_id
                 command.scripts = appspec_model.hooks_for(spec, event)
             if event not in appspec_model.AGENT_EVENTS and not command.scripts:
-                self._set_event(target_id, event, "Succeeded", start=time.time())
+                self._set_event(target_id, event, "Succeeded", start=time.time(), diagnostics=_NO_SCRIPTS)
                 continue
             ok = self._dispatch(target_id, instance_id, command)
             if not ok and event == appspec_model.APPLICATION_STOP and doc.get("ignoreApplicationStopFailures"):
@@ -414,6 +500,19 @@ class DeploymentService:
                      "rollbackMessage": f"Deployment {deployment_id} rolled back by {rollback['deploymentId']} "
                                         f"({event}); redeploying the revision of {last['deploymentId']}"})
         self.orch.update(KIND, deployment_id, rollbackInfo=info)
+
+
+def _event_order(requested: list[str]) -> list[str]:
+    """codedeploy-local's --events: the named events in the order given, with DownloadBundle and Install
+    always run (each in its standard place relative to ApplicationStop and BeforeInstall)."""
+    for name in requested:
+        if not name or not isinstance(name, str) or name in ("Start", "End"):
+            raise ValueError(f"lifecycle event {name!r}: expected a lifecycle event name")
+    standard = appspec_model
+    head = [e for e in (standard.APPLICATION_STOP,) if e in requested] + [standard.DOWNLOAD_BUNDLE]
+    head += [e for e in (standard.BEFORE_INSTALL,) if e in requested] + [standard.INSTALL]
+    rest = [e for e in dict.fromkeys(requested) if e not in head]
+    return head + rest
 
 
 def _script_name(command: contracts.HostCommand, result: contracts.CommandResult) -> str:

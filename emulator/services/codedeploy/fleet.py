@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 import time
+from typing import Callable
 
 from emulator import contracts
 from emulator.domain.errors import NotFound
@@ -14,15 +15,17 @@ from emulator.state.database import Database
 KIND = "instance"
 AGENT_IMAGE = "pipelocal/agent:1"
 APP_PORT = 80
+EXTERNAL_SILENCE = 60.0  # an external instance not heard from for this long is not alive
 
 
 class Fleet:
     def __init__(self, db: Database, runtime: ContainerRuntime, control_url_for_containers: str,
-                 container_env: dict[str, str]):
+                 container_env: dict[str, str], last_seen: Callable[[str], float | None] = lambda _: None):
         self.db = db
         self.runtime = runtime
         self.control_url = control_url_for_containers
         self.container_env = container_env
+        self.last_seen = last_seen  # when an instance last polled; how external instances prove alive
 
     def launch(self, count: int, tags: dict[str, str] | None = None, name_prefix: str = "web") -> list[dict]:
         launched = []
@@ -67,11 +70,29 @@ class Fleet:
             launched.append(_public(doc))
         return launched
 
+    def register_external(self, name: str, tags: dict[str, str], address: str, token: str,
+                          app_url: str = "") -> dict | None:
+        """An agent pipelocal did not launch (a docker-compose service) registers itself with the
+        registration token, as an on-premises instance does; registering again refreshes its tags,
+        address and URL. None if `name` belongs to a launched instance."""
+        doc = self.db.get(KIND, name)
+        if doc is not None and not doc.get("external"):
+            return None
+        fields = dict(name=name, tags={"Name": name, **tags}, state="running", privateIpAddress=address or None,
+                      appUrl=app_url or None, _token=token, external=True, lastSeen=time.time())
+        if doc is None:
+            self.db.put(KIND, name, {"instanceId": name, "containerName": None, "launchTime": time.time(),
+                                     "lastSuccessful": {}, "revision": None, **fields})
+            doc = self.db.get(KIND, name)
+        else:
+            doc = self.db.update(KIND, name, **fields)
+        return _public(doc)
+
     def adopt(self) -> None:
         """After a restart, refresh addresses and states from the containers that still run."""
         for doc in self.db.list(KIND):
-            if doc.get("state") == "terminated":
-                continue
+            if doc.get("state") == "terminated" or doc.get("external"):
+                continue  # external instances stay as registered; they re-register when they restart
             info = self.runtime.inspect(doc["containerName"])
             if info is None or info.status != "running":
                 self.db.update(KIND, doc["instanceId"], state="stopped" if info else "terminated")
@@ -82,7 +103,8 @@ class Fleet:
 
     def terminate(self, instance_id: str) -> dict:
         doc = self._get(instance_id)
-        self.runtime.remove(doc["containerName"])
+        if not doc.get("external"):  # an external instance is deregistered; its container is not ours
+            self.runtime.remove(doc["containerName"])
         return _public(self.db.update(KIND, doc["instanceId"], state="terminated"))
 
     def get(self, instance_id: str) -> dict:
@@ -94,19 +116,29 @@ class Fleet:
     def running(self) -> list[dict]:
         return [d for d in self.list() if d.get("state") == "running"]
 
-    def matching(self, tag_filters: list[dict]) -> list[dict]:
-        """EC2 tag filters: KEY_ONLY, VALUE_ONLY or KEY_AND_VALUE; any filter may match."""
+    def matching(self, tag_filters: list[dict], tag_set: list[list[dict]] | None = None) -> list[dict]:
+        """EC2 tag filters: KEY_ONLY, VALUE_ONLY or KEY_AND_VALUE; any filter may match. With a tag
+        set (ec2TagSet), an instance must match at least one filter of every group in the set."""
         found = []
         for doc in self.running():
             tags = doc.get("tags", {})
-            for f in tag_filters:
-                kind = f.get("Type", "KEY_AND_VALUE")
-                key, value = f.get("Key"), f.get("Value")
-                if (kind == "KEY_ONLY" and key in tags) or \
-                   (kind == "VALUE_ONLY" and value in tags.values()) or \
-                   (kind == "KEY_AND_VALUE" and tags.get(key) == value):
-                    found.append(doc)
-                    break
+            if tag_filters and not any(_filter_matches(f, tags) for f in tag_filters):
+                continue
+            if tag_set and not all(any(_filter_matches(f, tags) for f in group) for group in tag_set):
+                continue
+            if tag_filters or tag_set:
+                found.append(doc)
+        return found
+
+    def named(self, names: list[str]) -> list[dict]:
+        """Instances by id or Name, as on-premises instances are addressed; unknown names are refused."""
+        found = []
+        for name in names:
+            doc = _public(self._get(name))
+            if doc.get("state") != "running":
+                raise ValueError(f"Instance {name} is {doc.get('state')}, not running")
+            if doc["instanceId"] not in [d["instanceId"] for d in found]:
+                found.append(doc)
         return found
 
     def check_token(self, instance_id: str, token: str | None) -> bool:
@@ -121,6 +153,9 @@ class Fleet:
 
     def alive(self, instance_id: str) -> bool:
         doc = self._get(instance_id)
+        if doc.get("external"):
+            seen = max(self.last_seen(doc["instanceId"]) or 0, doc.get("lastSeen") or 0)
+            return doc.get("state") == "running" and time.time() - seen < EXTERNAL_SILENCE
         info = self.runtime.inspect(doc["containerName"])
         return bool(info and info.status == "running")
 
@@ -132,6 +167,13 @@ class Fleet:
                 raise NotFound("Instance", instance_id)
             doc = by_name[-1]
         return doc
+
+
+def _filter_matches(f: dict, tags: dict[str, str]) -> bool:
+    kind = f.get("Type", "KEY_AND_VALUE")
+    key, value = f.get("Key"), f.get("Value")
+    return (kind == "KEY_ONLY" and key in tags) or (kind == "VALUE_ONLY" and value in tags.values()) or \
+        (kind == "KEY_AND_VALUE" and tags.get(key) == value)
 
 
 def _public(doc: dict) -> dict:
