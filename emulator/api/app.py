@@ -5,9 +5,11 @@ from __future__ import annotations
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from emulator.api.aws_protocol import AwsProtocol, aws_router
 from emulator.api.git_http import git_router
 from emulator.api.internal_routes import internal_router
 from emulator.api.management_routes import management_router
+from emulator.api.providers import providers_for
 from emulator.control_plane import ControlPlane
 from emulator.domain.errors import Conflict, NotFound, SpecError
 from emulator.domain.statuses import TransitionRefused
@@ -20,6 +22,7 @@ def create_app(cp: ControlPlane) -> FastAPI:
     app.include_router(internal_router(cp))
     app.include_router(management_router(cp))
     app.include_router(git_router(cp.repos, cp.on_push))
+    app.include_router(aws_router(AwsProtocol(providers_for(cp))))
 
     def error(status: int, kind: str, message: str) -> JSONResponse:
         return JSONResponse({"error": kind, "message": message}, status_code=status)

@@ -76,6 +76,11 @@ class Executions:
             raise NotFound("PipelineExecution", execution_id)
         return {k: v for k, v in doc.items() if not k.startswith("_")}
 
+    def sources(self, execution_id: str) -> dict[str, dict]:
+        """Source action name -> the revision the execution pinned when it started."""
+        self.get(execution_id)
+        return self.db.get(EXECUTION, execution_id).get("_sources", {})
+
     def list(self, pipeline_name: str) -> list[dict]:
         self.pipelines.get(pipeline_name)
         return [self.get(d["pipelineExecutionId"]) for d in reversed(self.db.list(EXECUTION, parent=pipeline_name))]

@@ -1,0 +1,118 @@
+"""CodeBuild's API (CodeBuild_20161006) over the project and build services."""
+
+from __future__ import annotations
+
+import time
+
+from emulator.api.aws_protocol import AwsError
+from emulator.services.codebuild.builds import BuildRequest, BuildService
+from emulator.services.codebuild.projects import KIND as PROJECT, Projects
+from emulator.services.codecommit.repositories import Repositories
+from emulator.store.object_store import ObjectStore
+
+EMPTY_ZIP = b"PK\x05\x06" + b"\x00" * 18
+
+
+class CodeBuildProvider:
+    NOT_FOUND = {"Project": "ResourceNotFoundException", "Build": "ResourceNotFoundException"}
+    CONFLICT = "ResourceAlreadyExistsException"
+    INVALID = "InvalidInputException"
+    STATE = "InvalidInputException"
+
+    def __init__(self, projects: Projects, builds: BuildService, repos: Repositories, store: ObjectStore):
+        self.projects = projects
+        self.builds = builds
+        self.repos = repos
+        self.store = store
+
+    # ------------------------------------------------------------ projects
+
+    def CreateProject(self, p: dict) -> dict:
+        return {"project": self.projects.create(dict(p))}
+
+    def UpdateProject(self, p: dict) -> dict:
+        project = dict(self.projects.get(p["name"]))
+        for key, value in p.items():
+            project[key] = {**project.get(key, {}), **value} if key == "environment" else value
+        project["lastModified"] = time.time()
+        return {"project": self.projects.db.put(PROJECT, p["name"], project)}
+
+    def DeleteProject(self, p: dict) -> dict:
+        if self.projects.db.get(PROJECT, p["name"]):
+            self.projects.delete(p["name"])
+        return {}
+
+    def ListProjects(self, p: dict) -> dict:
+        names = [d["name"] for d in self.projects.list()]
+        return {"projects": sorted(names, reverse=p.get("sortOrder") == "DESCENDING")}
+
+    def BatchGetProjects(self, p: dict) -> dict:
+        found = [self.projects.db.get(PROJECT, n.rsplit("/", 1)[-1]) for n in p["names"]]
+        return {"projects": [d for d in found if d],
+                "projectsNotFound": [n for n, d in zip(p["names"], found) if not d]}
+
+    # ------------------------------------------------------------ builds
+
+    def StartBuild(self, p: dict) -> dict:
+        project = self.projects.get(p["projectName"])
+        env = {}
+        for var in p.get("environmentVariablesOverride", []):
+            if var.get("type", "PLAINTEXT") != "PLAINTEXT":
+                raise AwsError("InvalidInputException",
+                               f"environmentVariablesOverride {var['name']}: only PLAINTEXT overrides are "
+                               "supported through StartBuild here")
+            env[var["name"]] = var["value"]
+        source_zip, version, resolved = self._source(project, p.get("sourceVersion"))
+        build = self.builds.start_build(BuildRequest(
+            project_name=project["name"], source_zip=source_zip, source_version=version,
+            resolved_source_version=resolved, initiator="pipelocal-api", env_overrides=env or None,
+            buildspec_override=p.get("buildspecOverride"),
+        ))
+        return {"build": self._shape(build)}
+
+    def StopBuild(self, p: dict) -> dict:
+        return {"build": self._shape(self.builds.stop(p["id"]))}
+
+    def BatchGetBuilds(self, p: dict) -> dict:
+        found, missing = [], []
+        for build_id in p["ids"]:
+            doc = self.builds.db.get("build", build_id)
+            (found if doc else missing).append(self._shape(self.builds.get(build_id)) if doc else build_id)
+        return {"builds": found, "buildsNotFound": missing}
+
+    def ListBuildsForProject(self, p: dict) -> dict:
+        self.projects.get(p["projectName"])
+        ids = [b["id"] for b in self.builds.list_for_project(p["projectName"])]
+        return {"ids": ids if p.get("sortOrder", "DESCENDING") == "DESCENDING" else ids[::-1]}
+
+    def ListBuilds(self, p: dict) -> dict:
+        docs = sorted(self.builds.db.list("build"), key=lambda d: d.get("startTime", 0), reverse=True)
+        ids = [d["id"] for d in docs]
+        return {"ids": ids if p.get("sortOrder", "DESCENDING") == "DESCENDING" else ids[::-1]}
+
+    def _source(self, project: dict, version: str | None) -> tuple[bytes, str, str]:
+        """The source zip a build started outside a pipeline gets, by the project's source type."""
+        source = project.get("source") or {}
+        kind = source.get("type", "NO_SOURCE")
+        if kind == "CODEPIPELINE":
+            raise AwsError("InvalidInputException",
+                           f"Project {project['name']} has source type CODEPIPELINE: its builds can only be "
+                           "started by a pipeline")
+        if kind == "NO_SOURCE":
+            return EMPTY_ZIP, "", ""
+        if kind == "CODECOMMIT":
+            name = source.get("location", "").rstrip("/").rsplit("/", 1)[-1]
+            branches = self.repos.branches(name)
+            ref = version or ("main" if "main" in branches else next(iter(branches), ""))
+            if not ref:
+                raise AwsError("InvalidInputException", f"Repository {name} has no commits to build")
+            commit = self.repos.commit(name, branches.get(ref, ref))
+            return self.repos.archive_zip(name, commit.commit_id), ref, commit.commit_id
+        if kind == "S3":
+            bucket, _, key = source.get("location", "").partition("/")
+            return self.store.get_bytes(bucket, key), f"arn:aws:s3:::{bucket}/{key}", ""
+        raise AwsError("InvalidInputException", f"source.type {kind}: use CODECOMMIT, S3, NO_SOURCE or CODEPIPELINE")
+
+    @staticmethod
+    def _shape(build: dict) -> dict:
+        return {**build, "buildStatus": build.get("buildStatus") or build.get("status")}
