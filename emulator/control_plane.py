@@ -10,6 +10,7 @@ from emulator.runtime.container_runtime import LABEL_ROLE, ContainerRuntime
 from emulator.services.codebuild.builds import BuildService, Endpoints
 from emulator.services.codebuild.projects import Projects
 from emulator.services.codecommit.repositories import Repositories
+from emulator.services.parameters.store import ParameterStore
 from emulator.services.codedeploy.applications import Applications
 from emulator.services.codedeploy.command_queue import CommandQueue
 from emulator.services.codedeploy.deployments import DeploymentService
@@ -37,6 +38,7 @@ class ControlPlane:
     deployments: DeploymentService
     pipelines: Pipelines
     executions: Executions
+    params: ParameterStore | None = None
 
     def on_push(self, repository: str, before: dict[str, str], after: dict[str, str]) -> list[str]:
         """A push to a watched branch starts the pipelines whose source it is."""
@@ -75,7 +77,8 @@ def assemble(settings: Settings, runtime: ContainerRuntime, gateway: str) -> Con
                           store_access_key=settings.s3_access_key, store_secret_key=settings.s3_secret_key)
     repos = Repositories(db, settings.repos_dir, settings.control_url)
     projects = Projects(db)
-    builds = BuildService(orch, projects, store, runtime, endpoints)
+    params = ParameterStore(db)
+    builds = BuildService(orch, projects, store, runtime, endpoints, params=params)
     apps = Applications(db)
     fleet = Fleet(db, runtime, control_for_containers, container_env={
         "AWS_ACCESS_KEY_ID": settings.s3_access_key, "AWS_SECRET_ACCESS_KEY": settings.s3_secret_key,
@@ -92,4 +95,4 @@ def assemble(settings: Settings, runtime: ContainerRuntime, gateway: str) -> Con
     }
     executions = Executions(orch, pipelines, providers, settings.artifact_bucket)
     return ControlPlane(settings, db, orch, store, runtime, repos, projects, builds, apps, fleet, queue,
-                        deployments, pipelines, executions)
+                        deployments, pipelines, executions, params)

@@ -12,9 +12,28 @@ from emulator import contracts
 from runners.control_client import ControlClient, ControlPlaneError
 from runners.log_stream import LogStream
 from runners.phase_executor import execute_plan
+from runners import local_mode
+
+
+def run_local(plan_file: str) -> int:
+    """No control plane: plan from a file, everything to stdout."""
+    plan = local_mode.load_plan(plan_file)
+    log = LogStream(local_mode.write_stdout, plan.secret_values)
+
+    def report(phase: contracts.PhaseReport) -> None:
+        log.marker(local_mode.event_line("phase", phase))
+
+    try:
+        result = execute_plan(plan, log, report)
+        log.marker(local_mode.event_line("result", result))
+    finally:
+        log.close()
+    return 0 if result.succeeded else 1
 
 
 def main() -> int:
+    if local_mode.plan_file_given():
+        return run_local(local_mode.plan_file_given())
     names = (contracts.ENV_CONTROL_URL, contracts.ENV_BUILD_ID, contracts.ENV_TOKEN)
     missing = [n for n in names if not os.environ.get(n)]
     if missing:

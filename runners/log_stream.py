@@ -60,6 +60,13 @@ class LogStream:
         with self._lock:
             self._queue(container_line(message))
 
+    def marker(self, line: str) -> None:
+        """A machine-read line (local mode), in order with the log, never masked."""
+        self.end_of_output()
+        with self._lock:
+            self._ready.append(line)
+            self._wake.notify()
+
     def close(self) -> None:
         self.end_of_output()
         with self._lock:

@@ -6,6 +6,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from emulator.api.aws_protocol import AwsProtocol, aws_router
+from emulator.api.codebuild_routes import codebuild_router
 from emulator.api.git_http import git_router
 from emulator.api.internal_routes import internal_router
 from emulator.api.management_routes import management_router
@@ -21,6 +22,7 @@ def create_app(cp: ControlPlane) -> FastAPI:
     app.state.control_plane = cp
     app.include_router(internal_router(cp))
     app.include_router(management_router(cp))
+    app.include_router(codebuild_router(cp))
     app.include_router(git_router(cp.repos, cp.on_push))
     app.include_router(aws_router(AwsProtocol(providers_for(cp))))
 

@@ -47,34 +47,7 @@ def management_router(cp: ControlPlane) -> APIRouter:
     def delete_repository(name: str):
         return cp.repos.delete(name)
 
-    # -------------------------------------------------------- codebuild
-
-    @r.post("/projects")
-    def create_project(payload: dict = Body(...)):
-        return cp.projects.create(payload)
-
-    @r.get("/projects")
-    def list_projects():
-        return {"projects": cp.projects.list()}
-
-    @r.get("/projects/{name}/builds")
-    def project_builds(name: str):
-        cp.projects.get(name)
-        return {"builds": cp.builds.list_for_project(name)}
-
-    @r.get("/builds/{build_id}")
-    def get_build(build_id: str):
-        return cp.builds.get(build_id)
-
-    @r.get("/builds/{build_id}/log")
-    def build_log(build_id: str, after: int = 0):
-        cp.builds.get(build_id)
-        lines = cp.db.read_log("build", build_id, after)
-        return {"chunks": [{"seq": s, "text": t} for s, t in lines]}
-
-    @r.post("/builds/{build_id}/stop")
-    def stop_build(build_id: str):
-        return cp.builds.stop(build_id)
+    # codebuild routes: emulator/api/codebuild_routes.py
 
     # -------------------------------------------------------- codedeploy
 

@@ -14,7 +14,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from emulator.cli import lifecycle
+from emulator.cli import build_command, lifecycle
 from emulator.cli.client import Client, ControlPlaneError
 from emulator.config import load_settings
 from emulator.runtime.container_runtime import RuntimeUnavailable
@@ -26,6 +26,7 @@ instances_app = typer.Typer(help="The fleet: agent containers standing in for EC
 app.add_typer(repo_app, name="repo")
 app.add_typer(pipeline_app, name="pipeline")
 app.add_typer(instances_app, name="instances")
+build_command.register(app)
 console = Console(highlight=False)
 
 

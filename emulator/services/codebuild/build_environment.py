@@ -5,7 +5,14 @@ Precedence, highest first: the start-build override, the project, the buildspec.
 
 from __future__ import annotations
 
-from emulator.domain.errors import SpecError
+from emulator.domain.errors import NotFound, SpecError
+
+RESERVED_PREFIX = "CODEBUILD_"
+VARIABLE_TYPES = ("PLAINTEXT", "PARAMETER_STORE", "SECRETS_MANAGER")
+
+
+class ReferenceError_(ValueError):
+    """A parameter-store or secrets-manager reference that does not resolve (CodeBuild fails the build)."""
 
 # What the build image provides for `runtime-versions`, by runtime and major version.
 AVAILABLE_RUNTIMES: dict[str, list[str]] = {"nodejs": ["18"], "python": ["3.11"]}
@@ -33,12 +40,85 @@ def _matches(wanted: str, available: str) -> bool:
     return available == wanted or available.startswith(wanted + ".") or wanted.startswith(available + ".")
 
 
-def build_variables(doc: dict, project: dict, spec, src_dir: str, request, region: str, account: str) -> dict[str, str]:
-    env: dict[str, str] = {}
-    env.update({k: str(v) for k, v in spec.env.variables.items()})
-    for var in project.get("environment", {}).get("environmentVariables", []) or []:
-        if var.get("type", "PLAINTEXT") == "PLAINTEXT":
-            env[var["name"]] = str(var.get("value", ""))
+def check_variable_list(variables, where: str) -> None:
+    """Project or start-build `environmentVariables`: names, types, and no CODEBUILD_ names."""
+    if variables is None:
+        return
+    if not isinstance(variables, list):
+        raise ValueError(f"{where}: expected a list of {{name, value, type}}")
+    for i, var in enumerate(variables):
+        if not isinstance(var, dict) or not isinstance(var.get("name"), str) or not var["name"]:
+            raise ValueError(f"{where}[{i}]: expected {{name, value, type}} with a name")
+        if var["name"].startswith(RESERVED_PREFIX):
+            raise ValueError(f"{where}[{i}].name: {var['name']} starts with {RESERVED_PREFIX}, which CodeBuild reserves")
+        if var.get("type", "PLAINTEXT") not in VARIABLE_TYPES:
+            raise ValueError(f"{where}[{i}].type: expected one of {', '.join(VARIABLE_TYPES)}, not {var.get('type')!r}")
+
+
+def resolve_variables(spec, project: dict, overrides: list[dict] | None, params) -> tuple[dict[str, str], list[str]]:
+    """User variables with AWS's precedence (start-build, project, buildspec), and the secret values to mask.
+
+    Parameter Store and Secrets Manager values come from `params` (a ParameterStore); every value
+    resolved from either is masked in the log, as CodeBuild does.
+    """
+    env: dict[str, str] = {k: str(v) for k, v in spec.env.variables.items()}
+    secrets: list[str] = []
+    for name, parameter in spec.env.parameter_store.items():
+        env[name] = _parameter(params, parameter, f"env.parameter-store.{name}")
+        secrets.append(env[name])
+    for name, ref in spec.env.secrets_manager.items():
+        env[name] = _secret(params, ref.secret_id, ref.json_key, ref.version_stage, ref.version_id,
+                            f"env.secrets-manager.{name}")
+        secrets.append(env[name])
+    for layer in (project.get("environment", {}).get("environmentVariables") or [], overrides or []):
+        for var in layer:
+            kind, value = var.get("type", "PLAINTEXT"), str(var.get("value", ""))
+            if kind == "PARAMETER_STORE":
+                value = _parameter(params, value, f"environmentVariables.{var['name']}")
+                secrets.append(value)
+            elif kind == "SECRETS_MANAGER":
+                parts = (value.split(":") + [None] * 4) if not value.startswith("arn:") else \
+                    [":".join(value.split(":")[:7])] + value.split(":")[7:] + [None] * 4
+                value = _secret(params, parts[0], parts[1] or None, parts[2] or None, parts[3] or None,
+                                f"environmentVariables.{var['name']}")
+                secrets.append(value)
+            env[var["name"]] = value
+    return env, secrets
+
+
+def _parameter(params, name: str, where: str) -> str:
+    if params is None:
+        raise ReferenceError_(f"{where}: no Parameter Store available to resolve {name}")
+    try:
+        return params.get_parameter(name, with_decryption=True)["Value"]
+    except NotFound:
+        raise ReferenceError_(f"{where}: parameter does not exist: {name} "
+                              f"(set it with `pipelocal params put {name} VALUE`)") from None
+
+
+def _secret(params, secret_id, json_key, stage, version_id, where: str) -> str:
+    from emulator.services.parameters.store import secret_field
+
+    if params is None:
+        raise ReferenceError_(f"{where}: no Secrets Manager available to resolve {secret_id}")
+    try:
+        value = params.get_secret_value(secret_id, version_stage=stage, version_id=version_id)["SecretString"]
+        return secret_field(value, json_key, secret_id)
+    except NotFound as exc:
+        raise ReferenceError_(f"{where}: {exc} (create it with `pipelocal secrets create {secret_id} VALUE`)") from None
+    except ValueError as exc:
+        raise ReferenceError_(f"{where}: {exc}") from None
+
+
+def build_variables(doc: dict, project: dict, spec, src_dir: str, request, region: str, account: str,
+                    user_env: dict[str, str] | None = None) -> dict[str, str]:
+    if user_env is not None:
+        env = dict(user_env)
+    else:
+        env = {k: str(v) for k, v in spec.env.variables.items()}
+        for var in project.get("environment", {}).get("environmentVariables", []) or []:
+            if var.get("type", "PLAINTEXT") == "PLAINTEXT":
+                env[var["name"]] = str(var.get("value", ""))
     env.update(request.env_overrides or {})
     env.update({
         "AWS_REGION": region,

@@ -25,8 +25,16 @@ from emulator.domain.errors import NotFound, SpecError
 from emulator.orchestration import Orchestrator
 from emulator.runtime.container_payload import code_tar, tar_directory_tree
 from emulator.runtime.container_runtime import LABEL_OWNER, LABEL_ROLE, ContainerRuntime, ContainerSpec
-from emulator.services.codebuild.build_environment import build_variables, check_runtime_versions
+from emulator.services.codebuild.build_environment import (
+    ReferenceError_,
+    build_variables,
+    check_runtime_versions,
+    check_variable_list,
+    resolve_variables,
+)
 from emulator.services.codebuild.projects import COMPUTE_TYPES, Projects
+from emulator.services.codebuild.reports import collect_reports
+from emulator.services.parameters.store import ParameterStore
 from emulator.store.object_store import ObjectStore
 
 KIND = statuses.BUILD
@@ -45,6 +53,13 @@ class BuildRequest:
     env_overrides: dict[str, str] | None = None
     output_location: tuple[str, str] | None = None  # (bucket, key) of the output artifact zip
     buildspec_override: str | None = None
+    # environmentVariablesOverride of StartBuild: [{name, value, type}], type PLAINTEXT,
+    # PARAMETER_STORE or SECRETS_MANAGER; applied after env_overrides' project layer
+    env_override_list: list[dict] | None = None
+    image_override: str | None = None
+    compute_type_override: str | None = None
+    privileged_override: bool | None = None
+    timeout_override: int | None = None
 
 
 @dataclass
@@ -59,7 +74,8 @@ class Endpoints:
 
 class BuildService:
     def __init__(self, orch: Orchestrator, projects: Projects, store: ObjectStore, runtime: ContainerRuntime,
-                 endpoints: Endpoints, max_concurrent: int = 2):
+                 endpoints: Endpoints, max_concurrent: int = 2, params: ParameterStore | None = None):
+        self.params = params
         self.orch = orch
         self.db = orch.db
         self.projects = projects
@@ -73,7 +89,25 @@ class BuildService:
     # ------------------------------------------------------------ API
 
     def start_build(self, request: BuildRequest) -> dict:
-        project = self.projects.get(request.project_name)
+        project = dict(self.projects.get(request.project_name))
+        check_variable_list(request.env_override_list, "environmentVariablesOverride")
+        for name in request.env_overrides or {}:
+            if name.startswith("CODEBUILD_"):
+                raise ValueError(f"environment variable {name}: names starting with CODEBUILD_ are reserved")
+        environment = dict(project["environment"])
+        if request.image_override:
+            environment["image"] = request.image_override
+        if request.compute_type_override:
+            if request.compute_type_override not in COMPUTE_TYPES:
+                raise ValueError(f"computeTypeOverride {request.compute_type_override!r}: use one of {', '.join(COMPUTE_TYPES)}")
+            environment["computeType"] = request.compute_type_override
+        if request.privileged_override is not None:
+            environment["privilegedMode"] = bool(request.privileged_override)
+        project["environment"] = environment
+        if request.timeout_override:
+            if not 5 <= int(request.timeout_override) <= 2160:
+                raise ValueError("timeoutInMinutesOverride: expected 5 to 2160")
+            project["timeoutInMinutes"] = int(request.timeout_override)
         number = self.db.next_number(f"build:{project['name']}")
         build_id = f"{project['name']}:{uuid.uuid4()}"
         now = time.time()
@@ -90,7 +124,7 @@ class BuildService:
             "buildComplete": False,
             "phases": [{"phaseType": "SUBMITTED", "phaseStatus": "SUCCEEDED", "startTime": now, "endTime": now,
                         "durationInSeconds": 0}],
-            "environment": project["environment"],
+            "environment": {k: v for k, v in project["environment"].items() if k != "environmentVariables"},
             "timeoutInMinutes": project.get("timeoutInMinutes", 60),
             "logs": {"groupName": f"/aws/codebuild/{project['name']}", "streamName": build_id.split(":", 1)[1]},
             "exportedEnvironmentVariables": [],
@@ -182,12 +216,13 @@ class BuildService:
                 self._set_phase(build_id, "PROVISIONING")
                 try:
                     plan, spec = self._prepare(build_id, project, request)
-                except SpecError as exc:
-                    self._log(build_id, f"[Container] {_stamp()} Phase context status code: YAML_FILE_ERROR "
+                except (SpecError, ReferenceError_) as exc:
+                    code = "YAML_FILE_ERROR" if isinstance(exc, SpecError) else "CLIENT_ERROR"
+                    self._log(build_id, f"[Container] {_stamp()} Phase context status code: {code} "
                                         f"Message: {exc}\n")
                     self._end_phase(build_id, "PROVISIONING", "SUCCEEDED")
                     self._set_phase(build_id, "DOWNLOAD_SOURCE")
-                    self._end_phase(build_id, "DOWNLOAD_SOURCE", "FAILED", f"YAML_FILE_ERROR: {exc}")
+                    self._end_phase(build_id, "DOWNLOAD_SOURCE", "FAILED", f"{code}: {exc}")
                     status = "FAILED"
                     return
                 container = self._launch(build_id, project, request, plan)
@@ -195,6 +230,8 @@ class BuildService:
                 self._set_phase(build_id, "DOWNLOAD_SOURCE")
                 self._end_phase(build_id, "DOWNLOAD_SOURCE", "SUCCEEDED")
                 status = self._await_runner(build_id, container, project)
+                if status in ("SUCCEEDED", "FAILED", "TIMED_OUT", "STOPPED"):
+                    self._reports(build_id, container, spec, plan)
                 if status in ("SUCCEEDED", "FAILED") and self._upload_due(build_id):
                     status = self._upload(build_id, container, spec, request, plan, status)
         except Exception as exc:  # a fault of pipelocal itself, never of the user's build
@@ -212,13 +249,15 @@ class BuildService:
         spec = parse_buildspec(text, file)
         check_runtime_versions(spec, file)
         src_dir = f"/codebuild/output/src{doc['buildNumber']}/src"
+        user_env, secret_values = resolve_variables(spec, project, request.env_override_list, self.params)
         env = build_variables(
             doc=doc, project=project, spec=spec, src_dir=src_dir, request=request, region=self.db.region,
-            account=self.db.account,
+            account=self.db.account, user_env=user_env,
         )
         env.update(self._endpoint_env())
         plan = contracts.BuildPlan(
             build_id=build_id, src_dir=src_dir, shell=spec.env.shell or "bash", env=env,
+            secret_values=secret_values,
             run_as=spec.run_as, phases=plan_phases(spec), exported_variables=list(spec.env.exported_variables),
         )
         self._plans[build_id] = plan
@@ -296,6 +335,23 @@ class BuildService:
             self.orch.update(KIND, build_id, exportedEnvironmentVariables=[
                 {"name": k, "value": v} for k, v in result.exported_variables.items()])
         return "SUCCEEDED" if result.succeeded else "FAILED"
+
+    def _reports(self, build_id: str, container: str, spec, plan) -> None:
+        """Test and coverage reports named in `reports`, parsed from the container and stored on the build."""
+        if not spec.reports:
+            return
+        try:
+            files = _read_tree(self.runtime.copy_from(container, plan.src_dir))
+        except Exception as exc:  # noqa: BLE001 - a missing directory means no reports, not a fault
+            self._log(build_id, f"[Container] {_stamp()} Reports: could not read the source directory: {exc}\n")
+            return
+        doc = self.db.get(KIND, build_id)
+        reports = collect_reports(spec, {k: v[0] for k, v in files.items()}, doc["projectName"],
+                                  self.db.region, self.db.account, build_id)
+        for report in reports:
+            summary = report["testSummary"] if "testSummary" in report else report.get("codeCoverageSummary", {})
+            self._log(build_id, f"[Container] {_stamp()} Report {report['name']}: {report['status']} {summary}\n")
+        self.orch.update(KIND, build_id, reportArns=[r["arn"] for r in reports], reports=reports)
 
     def _upload_due(self, build_id: str) -> bool:
         """UPLOAD_ARTIFACTS is always attempted, except after an INSTALL or PRE_BUILD failure."""

@@ -1,0 +1,294 @@
+"""`pipelocal build`: one buildspec against a local directory, no control plane, no pipeline.
+
+The job of AWS's `codebuild_build.sh`. The same runner and the same buildspec checks as a
+pipeline build, but the plan is handed to the runner as a file and its phase reports come back
+on stdout; the buildspec is refused before any container starts. Reports and artifacts are
+read from the container when it exits.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import tarfile
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from emulator import contracts
+from emulator.domain.artifact_selection import NoArtifactsMatched, select_artifacts
+from emulator.domain.buildspec import BuildSpec, parse_buildspec, plan_phases
+from emulator.runtime.container_payload import code_tar
+from emulator.runtime.container_runtime import LABEL_OWNER, LABEL_ROLE, ContainerRuntime, ContainerSpec
+from emulator.services.codebuild.build_environment import (
+    build_variables,
+    check_runtime_versions,
+    check_variable_list,
+    resolve_variables,
+)
+from emulator.services.codebuild.projects import COMPUTE_TYPES
+from emulator.services.codebuild.reports import collect_reports
+from runners import local_mode
+
+SOURCE_MODES = ("copy", "git")
+PHASE_NAMES = {"install": "INSTALL", "pre_build": "PRE_BUILD", "build": "BUILD", "post_build": "POST_BUILD"}
+_PLAN_PATH = "/opt/pipelocal/plan.json"
+
+
+@dataclass
+class LocalBuildOptions:
+    source_dir: Path
+    buildspec: Path | None = None  # default: buildspec.yml in source_dir
+    image: str = "pipelocal/build:1"
+    compute_type: str = "BUILD_GENERAL1_SMALL"
+    env: dict[str, str] = field(default_factory=dict)
+    artifacts_dir: Path | None = None
+    source_mode: str = "copy"
+    privileged: bool = False
+    phase: str | None = None  # run only this phase (install, pre_build, build, post_build)
+    timeout_seconds: float = 3600
+    region: str = "us-east-1"
+    account: str = "000000000000"
+    params: object | None = None  # a ParameterStore, for parameter-store and secrets-manager
+
+
+@dataclass
+class PhaseResult:
+    phase: str
+    status: str
+    seconds: float
+    message: str | None = None
+
+
+@dataclass
+class LocalBuildResult:
+    status: str  # SUCCEEDED | FAILED | TIMED_OUT | FAULT
+    phases: list[PhaseResult]
+    excluded: list[str]
+    reports: list[dict]
+    artifacts: list[str]
+    exported: dict[str, str]
+    message: str | None = None
+
+
+class LocalBuildError(ValueError):
+    """Bad input for a local build, found before any container started."""
+
+
+def prepare(options: LocalBuildOptions) -> tuple[BuildSpec, str]:
+    """Parses and checks the buildspec; raises SpecError (file, line, key) or LocalBuildError."""
+    if not options.source_dir.is_dir():
+        raise LocalBuildError(f"source directory {options.source_dir}: not a directory")
+    path = options.buildspec or options.source_dir / "buildspec.yml"
+    if not path.is_file():
+        raise LocalBuildError(f"buildspec {path}: no such file (give one with --buildspec)")
+    if options.source_mode not in SOURCE_MODES:
+        raise LocalBuildError(f"--source-mode {options.source_mode!r}: expected one of {', '.join(SOURCE_MODES)}")
+    if options.compute_type not in COMPUTE_TYPES:
+        raise LocalBuildError(f"compute type {options.compute_type!r}: expected one of {', '.join(COMPUTE_TYPES)}")
+    if options.phase and options.phase not in PHASE_NAMES:
+        raise LocalBuildError(f"--phase {options.phase!r}: expected one of {', '.join(PHASE_NAMES)}")
+    for name in options.env:
+        if name.startswith("CODEBUILD_"):
+            raise LocalBuildError(f"environment variable {name}: names starting with CODEBUILD_ are reserved")
+    text = path.read_text(encoding="utf-8")
+    spec = parse_buildspec(text, str(path))
+    check_runtime_versions(spec, str(path))
+    if options.phase and options.phase not in spec.phases:
+        raise LocalBuildError(f"--phase {options.phase}: the buildspec has no phases.{options.phase}")
+    return spec, text
+
+
+def source_files(options: LocalBuildOptions) -> tuple[dict[str, tuple[bytes, int]], list[str]]:
+    """(relative path -> (content, mode)), and what was left out."""
+    root = options.source_dir.resolve()
+    every = sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file() and not p.is_symlink())
+    if options.source_mode == "git":
+        try:
+            out = subprocess.run(["git", "-C", str(root), "ls-files", "-z"], capture_output=True, check=True).stdout
+        except (subprocess.CalledProcessError, FileNotFoundError) as exc:
+            raise LocalBuildError(f"--source-mode git: {root} is not a git work tree ({exc})") from None
+        tracked = {p for p in out.decode().split("\0") if p}
+        chosen = [p for p in every if p in tracked]
+    else:
+        chosen = every
+    excluded = [p for p in every if p not in set(chosen)]
+    files = {}
+    for rel in chosen:
+        full = root / rel
+        files[rel] = (full.read_bytes(), full.stat().st_mode & 0o7777)
+    return files, excluded
+
+
+def run(options: LocalBuildOptions, spec: BuildSpec, on_text: Callable[[str], None],
+        on_phase: Callable[[contracts.PhaseReport], None], runtime: ContainerRuntime) -> LocalBuildResult:
+    files, excluded = source_files(options)
+    build_id = f"local:{uuid.uuid4()}"
+    src_dir = "/codebuild/output/src1/src"
+    now = time.time()
+    doc = {"id": build_id, "arn": f"arn:aws:codebuild:{options.region}:{options.account}:build/{build_id}",
+           "buildNumber": 1, "startTime": now, "logs": {"streamName": build_id.split(":", 1)[1]}}
+    project = {"name": "local", "arn": f"arn:aws:codebuild:{options.region}:{options.account}:project/local",
+               "environment": {"image": options.image, "environmentVariables": [
+                   {"name": k, "value": v, "type": "PLAINTEXT"} for k, v in options.env.items()]}}
+    check_variable_list(project["environment"]["environmentVariables"], "--env")
+    user_env, secret_values = resolve_variables(spec, project, None, options.params)
+
+    class _Request:
+        env_overrides = None
+        initiator = "pipelocal-build"
+        source_version = ""
+        resolved_source_version = _git_head(options.source_dir)
+        source_repo_url = ""
+
+    env = build_variables(doc=doc, project=project, spec=spec, src_dir=src_dir, request=_Request, region=options.region,
+                          account=options.account, user_env=user_env)
+    phases = plan_phases(spec)
+    if options.phase:
+        phases = [p for p in phases if p.name == PHASE_NAMES[options.phase]]
+    plan = contracts.BuildPlan(build_id=build_id, src_dir=src_dir, shell=spec.env.shell or "bash", env=env,
+                               secret_values=secret_values, run_as=spec.run_as, phases=phases,
+                               exported_variables=list(spec.env.exported_variables))
+    plan_bytes = json.dumps(contracts.encode(plan)).encode()
+    cpus, memory = COMPUTE_TYPES[options.compute_type]
+    name = f"pipelocal-local-build-{uuid.uuid4().hex[:10]}"
+    container_spec = ContainerSpec(
+        image=options.image, name=name, command=["python3", "-m", "runners"],
+        env={"PYTHONPATH": "/opt/pipelocal", local_mode.ENV_PLAN_FILE: _PLAN_PATH},
+        labels={LABEL_ROLE: "local-build", LABEL_OWNER: build_id}, working_dir=src_dir, network=None,
+        cpus=cpus, memory_mb=memory, privileged=options.privileged,
+        files={"/": _payload(code_tar("runners", extra={_PLAN_PATH: plan_bytes}), files, src_dir)},
+    )
+    results: list[PhaseResult] = []
+    outcome: dict = {}
+
+    def on_event(kind: str, data: dict) -> None:
+        if kind == "phase":
+            report = contracts.decode(contracts.PhaseReport, data)
+            on_phase(report)
+            if report.status != "IN_PROGRESS":
+                results.append(PhaseResult(report.phase, report.status,
+                                           (report.end_time or report.start_time) - report.start_time, report.message))
+        elif kind == "result":
+            outcome.update(data)
+
+    timed_out = threading.Event()
+    runtime.start(container_spec)
+    try:
+        timer = threading.Timer(options.timeout_seconds, lambda: (timed_out.set(), runtime.stop(name, timeout=1)))
+        timer.daemon = True
+        timer.start()
+        try:
+            _relay(runtime.logs(name, follow=True), on_text, on_event)
+            exit_code = runtime.wait(name, timeout=30)
+        finally:
+            timer.cancel()
+        if timed_out.is_set():
+            current = next((p for p in reversed(phases) if p.name not in {r.phase for r in results}), None)
+            if current is not None:
+                results.append(PhaseResult(current.name, "TIMED_OUT", options.timeout_seconds,
+                                           f"Build timed out after {options.timeout_seconds:g} seconds"))
+            return LocalBuildResult("TIMED_OUT", results, excluded, [], [], {}, "build timed out")
+        status = "SUCCEEDED" if outcome.get("succeeded") and exit_code == 0 else "FAILED"
+        if not outcome:
+            status = "FAULT"
+        reports, artifacts = [], []
+        needs_tree = spec.reports or (options.artifacts_dir and spec.artifacts)
+        tree = _read_tree(runtime.copy_from(name, src_dir)) if needs_tree else {}
+        if spec.reports:
+            reports = collect_reports(spec, {k: v[0] for k, v in tree.items()}, "local", options.region,
+                                      options.account, build_id)
+        upload_due = not any(r.phase in ("INSTALL", "PRE_BUILD") and r.status == "FAILED" for r in results)
+        if options.artifacts_dir and spec.artifacts and upload_due:
+            start = time.time()
+            on_phase(contracts.PhaseReport("UPLOAD_ARTIFACTS", "IN_PROGRESS", start))
+            try:
+                artifacts = write_artifacts(spec, tree, options.artifacts_dir)
+                results.append(PhaseResult("UPLOAD_ARTIFACTS", "SUCCEEDED", time.time() - start))
+            except NoArtifactsMatched as exc:
+                message = f"CLIENT_ERROR: no matching artifact paths found ({exc})"
+                results.append(PhaseResult("UPLOAD_ARTIFACTS", "FAILED", time.time() - start, message))
+                on_text(f"[Container] {message}\n")
+                status = "FAILED"
+        return LocalBuildResult(status, results, excluded, reports, artifacts,
+                                outcome.get("exported_variables") or {}, outcome.get("message"))
+    finally:
+        runtime.remove(name)
+
+
+def write_artifacts(spec: BuildSpec, tree: dict[str, tuple[bytes, int]], out: Path) -> list[str]:
+    """The primary artifact into `out`, each secondary artifact into `out/<identifier>`."""
+    written = []
+    sets = [(out, spec.artifacts)] + [(out / ident, art) for ident, art in spec.artifacts.secondary_artifacts.items()]
+    for target, art in sets:
+        pairs = select_artifacts(sorted(tree), files=list(art.files), base_directory=art.base_directory,
+                                 discard_paths=art.discard_paths, exclude_paths=list(art.exclude_paths))
+        for source, rel in pairs:
+            path = target / rel
+            path.parent.mkdir(parents=True, exist_ok=True)
+            data, mode = tree[source]
+            path.write_bytes(data)
+            os.chmod(path, mode & 0o777 or 0o644)
+            written.append(str(path))
+    return written
+
+
+def _relay(stream, on_text: Callable[[str], None], on_event: Callable[[str, dict], None]) -> None:
+    pending = ""
+    for chunk in stream:
+        pending += chunk
+        lines = pending.split("\n")
+        pending = lines.pop()
+        text = []
+        for line in lines:
+            event = local_mode.parse_event(line)
+            if event is None:
+                text.append(line + "\n")
+                continue
+            if text:
+                on_text("".join(text))
+                text = []
+            on_event(*event)
+        if text:
+            on_text("".join(text))
+    if pending:
+        event = local_mode.parse_event(pending)
+        on_event(*event) if event else on_text(pending + "\n")
+
+
+def _payload(code: bytes, files: dict[str, tuple[bytes, int]], src_dir: str) -> bytes:
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w") as tar:
+        with tarfile.open(fileobj=io.BytesIO(code)) as part:
+            for member in part.getmembers():
+                tar.addfile(member, part.extractfile(member) if member.isfile() else None)
+        for rel, (data, mode) in sorted(files.items()):
+            info = tarfile.TarInfo(f"{src_dir.strip('/')}/{rel}")
+            info.size, info.mode, info.mtime = len(data), mode, int(time.time())
+            tar.addfile(info, io.BytesIO(data))
+    return out.getvalue()
+
+
+def _read_tree(stream) -> dict[str, tuple[bytes, int]]:
+    files: dict[str, tuple[bytes, int]] = {}
+    with tarfile.open(fileobj=io.BytesIO(b"".join(stream))) as tar:
+        for member in tar.getmembers():
+            if not member.isfile():
+                continue
+            name = member.name.split("/", 1)[1] if "/" in member.name else member.name
+            extracted = tar.extractfile(member)
+            files[name] = (extracted.read() if extracted else b"", member.mode)
+    return files
+
+
+def _git_head(path: Path) -> str:
+    try:
+        return subprocess.run(["git", "-C", str(path), "rev-parse", "HEAD"], capture_output=True,
+                              text=True, timeout=5).stdout.strip()
+    except (OSError, subprocess.TimeoutExpired):
+        return ""

@@ -1,0 +1,47 @@
+"""Running a build without a control plane (`pipelocal build`): the plan comes from a file, and
+phase reports and the result go to stdout as marked lines between the log text.
+
+A marked line is EVENT_MARK + JSON + newline; it goes through the same ordered stream as the
+log, so a phase header never overtakes the output of the phase before it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+from emulator import contracts
+
+ENV_PLAN_FILE = "PIPELOCAL_PLAN_FILE"
+EVENT_MARK = "\x1fpipelocal-event "
+
+
+def load_plan(path: str) -> contracts.BuildPlan:
+    with open(path, encoding="utf-8") as f:
+        return contracts.decode(contracts.BuildPlan, json.load(f))
+
+
+def write_stdout(chunk: contracts.LogChunk) -> None:
+    sys.stdout.write(chunk.text)
+    sys.stdout.flush()
+
+
+def event_line(kind: str, payload) -> str:
+    return EVENT_MARK + json.dumps({"kind": kind, "data": contracts.encode(payload)}) + "\n"
+
+
+def parse_event(line: str) -> tuple[str, dict] | None:
+    """(kind, data) of a marked line, or None for a log line."""
+    start = line.find(EVENT_MARK)
+    if start == -1:
+        return None
+    try:
+        event = json.loads(line[start + len(EVENT_MARK):])
+    except ValueError:
+        return None
+    return event.get("kind", ""), event.get("data") or {}
+
+
+def plan_file_given() -> str | None:
+    return os.environ.get(ENV_PLAN_FILE) or None
