@@ -1,0 +1,331 @@
+"""The AWS endpoint through real boto3 clients against a running control plane: every listed
+operation of CodeCommit, CodeBuild, CodeDeploy and CodePipeline, and their error names."""
+
+from __future__ import annotations
+
+import io
+import subprocess
+import time
+import zipfile
+from pathlib import Path
+
+import boto3
+import httpx
+import pytest
+from botocore.exceptions import ClientError
+
+pytestmark = pytest.mark.integration
+ACCOUNT_RE = r"arn:aws:[a-z]+:(?P<region>[a-z0-9-]+):(?P<account>\d{12}):"
+
+
+@pytest.fixture(scope="module")
+def aws(control_plane):
+    def client(service: str):
+        return boto3.client(service, endpoint_url=control_plane.settings.control_url, region_name="us-east-1",
+                            aws_access_key_id="any", aws_secret_access_key="thing")
+    return client
+
+
+def error_of(call, *args, **kwargs) -> tuple[str, str]:
+    with pytest.raises(ClientError) as info:
+        call(*args, **kwargs)
+    return info.value.response["Error"]["Code"], info.value.response["Error"]["Message"]
+
+
+def git(cwd: Path, *args: str) -> str:
+    return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True).stdout.strip()
+
+
+# ---------------------------------------------------------------- protocol
+
+def test_malformed_requests_get_aws_shaped_errors(control_plane):
+    url = control_plane.settings.control_url + "/"
+    cases = [
+        ({"X-Amz-Target": "CodePipeline_20150709.Nope"}, b"{}", 400, "UnknownOperationException"),
+        ({"X-Amz-Target": "CodePipeline_20150709.GetPipeline"}, b"{not json", 400, "SerializationException"),
+        ({"X-Amz-Target": "CodePipeline_20150709.GetPipeline"}, b'{"name": 7}', 400, "ValidationException"),
+        ({"X-Amz-Target": "CodePipeline_20150709.ListWebhooks"}, b"{}", 501, "NotImplemented"),
+        ({}, b"{}", 400, "UnknownOperationException"),
+    ]
+    for headers, body, status, code in cases:
+        response = httpx.post(url, content=body, headers={**headers, "Content-Type": "application/x-amz-json-1.1"})
+        assert (response.status_code, response.json()["__type"]) == (status, code), (headers, body, response.text)
+        assert response.json()["message"]
+
+
+def test_unimplemented_services_answer_not_implemented(aws):
+    code, message = error_of(aws("cloudwatch").put_metric_data, Namespace="x",
+                             MetricData=[{"MetricName": "m", "Value": 1.0}])
+    assert code == "NotImplemented" and "PutMetricData" in message
+
+
+# ---------------------------------------------------------------- CodeCommit
+
+def test_codecommit_repositories_and_branches(aws, control_plane, tmp_path):
+    cc = aws("codecommit")
+    meta = cc.create_repository(repositoryName="api-repo", repositoryDescription="d")["repositoryMetadata"]
+    assert meta["repositoryName"] == "api-repo" and meta["cloneUrlHttp"].endswith("/v1/repos/api-repo")
+    assert meta["Arn"] == f"arn:aws:codecommit:{control_plane.settings.region}:{meta['accountId']}:api-repo"
+    assert error_of(cc.create_repository, repositoryName="api-repo")[0] == "RepositoryNameExistsException"
+    assert error_of(cc.create_repository, repositoryName="bad name!")[0] == "InvalidRepositoryNameException"
+    assert error_of(cc.get_repository, repositoryName="missing")[0] == "RepositoryDoesNotExistException"
+
+    work = tmp_path / "w"
+    git(tmp_path, "clone", "-q", meta["cloneUrlHttp"], "w")
+    (work / "f.txt").write_text("x")
+    git(work, "add", "-A")
+    git(work, "-c", "user.email=t@t", "-c", "user.name=t", "commit", "-q", "-m", "one")
+    git(work, "push", "-q", "origin", "HEAD:main")
+    head = git(work, "rev-parse", "HEAD")
+
+    assert cc.get_branch(repositoryName="api-repo", branchName="main")["branch"] == {
+        "branchName": "main", "commitId": head}
+    assert cc.list_branches(repositoryName="api-repo")["branches"] == ["main"]
+    assert error_of(cc.get_branch, repositoryName="api-repo", branchName="nope")[0] == "BranchDoesNotExistException"
+    assert cc.get_repository(repositoryName="api-repo")["repositoryMetadata"]["defaultBranch"] == "main"
+    assert cc.get_commit(repositoryName="api-repo", commitId=head)["commit"]["message"] == "one"
+    names = [r["repositoryName"] for r in cc.list_repositories()["repositories"]]
+    assert "api-repo" in names
+    batch = cc.batch_get_repositories(repositoryNames=["api-repo", "missing"])
+    assert [r["repositoryName"] for r in batch["repositories"]] == ["api-repo"]
+    assert batch["repositoriesNotFound"] == ["missing"]
+    assert cc.delete_repository(repositoryName="api-repo")["repositoryId"] == meta["repositoryId"]
+    assert "repositoryId" not in cc.delete_repository(repositoryName="api-repo")
+    assert error_of(cc.get_repository, repositoryName="api-repo")[0] == "RepositoryDoesNotExistException"
+
+
+# ---------------------------------------------------------------- CodeBuild
+
+def test_codebuild_projects_and_builds(aws, control_plane):
+    cb = aws("codebuild")
+    spec = "version: 0.2\nphases:\n  build:\n    commands:\n      - echo hello $GREETING\n"
+    project = cb.create_project(
+        name="api-project", source={"type": "NO_SOURCE", "buildspec": spec}, artifacts={"type": "NO_ARTIFACTS"},
+        environment={"type": "LINUX_CONTAINER", "image": "pipelocal/build:1", "computeType": "BUILD_GENERAL1_SMALL"},
+        serviceRole="arn:aws:iam::000000000000:role/cb")["project"]
+    assert project["arn"].endswith(":project/api-project")
+    assert error_of(cb.create_project, name="api-project", source={"type": "NO_SOURCE"},
+                    artifacts={"type": "NO_ARTIFACTS"}, environment=project["environment"],
+                    serviceRole="r")[0] == "ResourceAlreadyExistsException"
+    assert "api-project" in cb.list_projects()["projects"]
+    updated = cb.update_project(name="api-project", timeoutInMinutes=15)["project"]
+    assert updated["timeoutInMinutes"] == 15
+    got = cb.batch_get_projects(names=["api-project", "nope"])
+    assert [p["name"] for p in got["projects"]] == ["api-project"] and got["projectsNotFound"] == ["nope"]
+
+    build = cb.start_build(projectName="api-project", environmentVariablesOverride=[
+        {"name": "GREETING", "value": "world", "type": "PLAINTEXT"}])["build"]
+    assert build["projectName"] == "api-project" and build["buildStatus"] == "IN_PROGRESS"
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        done = cb.batch_get_builds(ids=[build["id"], "api-project:missing"])
+        if done["builds"][0]["buildComplete"]:
+            break
+        time.sleep(1)
+    finished = done["builds"][0]
+    assert done["buildsNotFound"] == ["api-project:missing"]
+    assert finished["buildStatus"] == "SUCCEEDED", finished
+    phase_types = [p["phaseType"] for p in finished["phases"]]
+    assert phase_types[0] == "SUBMITTED" and "BUILD" in phase_types
+    log = "".join(c["text"] for c in control_plane.client.get(f"/builds/{build['id']}/log")["chunks"])
+    assert "hello world" in log
+    assert cb.list_builds_for_project(projectName="api-project")["ids"] == [build["id"]]
+    assert build["id"] in cb.list_builds()["ids"]
+    assert cb.stop_build(id=build["id"])["build"]["buildStatus"] == "SUCCEEDED"
+
+    assert error_of(cb.start_build, projectName="nope")[0] == "ResourceNotFoundException"
+    cb.create_project(name="api-pipeline-only", source={"type": "CODEPIPELINE"},
+                      artifacts={"type": "CODEPIPELINE"}, environment=project["environment"], serviceRole="r")
+    code, message = error_of(cb.start_build, projectName="api-pipeline-only")
+    assert code == "InvalidInputException" and "CODEPIPELINE" in message
+    cb.delete_project(name="api-project")
+    assert error_of(cb.start_build, projectName="api-project")[0] == "ResourceNotFoundException"
+
+
+# ---------------------------------------------------------------- CodeDeploy
+
+def _bundle() -> bytes:
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as z:
+        z.writestr("appspec.yml", "version: 0.0\nos: linux\nfiles:\n  - source: /hello.txt\n"
+                                  "    destination: /tmp/api-test/\n")
+        z.writestr("hello.txt", "hello")
+    return out.getvalue()
+
+
+def test_codedeploy_applications_groups_configs_deployments(aws, control_plane):
+    cd = aws("codedeploy")
+    app_id = cd.create_application(applicationName="api-app", computePlatform="Server")["applicationId"]
+    assert cd.get_application(applicationName="api-app")["application"]["applicationId"] == app_id
+    assert "api-app" in cd.list_applications()["applications"]
+    assert [a["applicationName"] for a in cd.batch_get_applications(applicationNames=["api-app"])["applicationsInfo"]] \
+        == ["api-app"]
+    assert error_of(cd.create_application, applicationName="api-app")[0] == "ApplicationAlreadyExistsException"
+    assert error_of(cd.get_application, applicationName="nope")[0] == "ApplicationDoesNotExistException"
+
+    group_id = cd.create_deployment_group(
+        applicationName="api-app", deploymentGroupName="api-group", serviceRoleArn="arn:aws:iam::0:role/cd",
+        ec2TagFilters=[{"Key": "Environment", "Value": "demo", "Type": "KEY_AND_VALUE"}],
+        deploymentConfigName="CodeDeployDefault.AllAtOnce")["deploymentGroupId"]
+    info = cd.get_deployment_group(applicationName="api-app", deploymentGroupName="api-group")["deploymentGroupInfo"]
+    assert info["deploymentGroupId"] == group_id and info["deploymentConfigName"] == "CodeDeployDefault.AllAtOnce"
+    assert cd.list_deployment_groups(applicationName="api-app")["deploymentGroups"] == ["api-group"]
+    assert error_of(cd.create_deployment_group, applicationName="api-app", deploymentGroupName="api-group",
+                    serviceRoleArn="r")[0] == "DeploymentGroupAlreadyExistsException"
+    assert error_of(cd.get_deployment_group, applicationName="api-app",
+                    deploymentGroupName="nope")[0] == "DeploymentGroupDoesNotExistException"
+    cd.update_deployment_group(applicationName="api-app", currentDeploymentGroupName="api-group",
+                               deploymentConfigName="CodeDeployDefault.OneAtATime")
+    assert cd.get_deployment_group(applicationName="api-app", deploymentGroupName="api-group")[
+        "deploymentGroupInfo"]["deploymentConfigName"] == "CodeDeployDefault.OneAtATime"
+
+    assert "CodeDeployDefault.HalfAtATime" in cd.list_deployment_configs()["deploymentConfigsList"]
+    config = cd.get_deployment_config(deploymentConfigName="CodeDeployDefault.HalfAtATime")["deploymentConfigInfo"]
+    assert config["minimumHealthyHosts"] == {"type": "FLEET_PERCENT", "value": 50}
+    assert error_of(cd.get_deployment_config, deploymentConfigName="Nope")[0] == "DeploymentConfigDoesNotExistException"
+
+    control_plane.store.ensure_bucket("api-bundles")
+    control_plane.store.put_bytes("api-bundles", "b.zip", _bundle())
+    revision = {"revisionType": "S3", "s3Location": {"bucket": "api-bundles", "key": "b.zip", "bundleType": "zip"}}
+    assert error_of(cd.create_deployment, applicationName="api-app", deploymentGroupName="nope",
+                    revision=revision)[0] == "DeploymentGroupDoesNotExistException"
+    deployment_id = cd.create_deployment(applicationName="api-app", deploymentGroupName="api-group",
+                                         revision=revision)["deploymentId"]
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        deployment = cd.get_deployment(deploymentId=deployment_id)["deploymentInfo"]
+        if deployment["status"] in ("Succeeded", "Failed", "Stopped"):
+            break
+        time.sleep(1)
+    assert deployment["status"] == "Succeeded", deployment
+    assert deployment["deploymentOverview"]["Succeeded"] == 2
+    assert deployment_id in cd.list_deployments(applicationName="api-app", deploymentGroupName="api-group",
+                                                includeOnlyStatuses=["Succeeded"])["deployments"]
+    assert cd.list_deployments(applicationName="api-app", includeOnlyStatuses=["Failed"])["deployments"] == []
+    assert [d["deploymentId"] for d in cd.batch_get_deployments(deploymentIds=[deployment_id])["deploymentsInfo"]] \
+        == [deployment_id]
+
+    instances = cd.list_deployment_instances(deploymentId=deployment_id)["instancesList"]
+    assert len(instances) == 2
+    summary = cd.get_deployment_instance(deploymentId=deployment_id, instanceId=instances[0])["instanceSummary"]
+    assert summary["status"] == "Succeeded"
+    assert {e["lifecycleEventName"] for e in summary["lifecycleEvents"]} >= {"Install", "AfterInstall"}
+    targets = cd.list_deployment_targets(deploymentId=deployment_id)["targetIds"]
+    assert sorted(targets) == sorted(instances)
+    got = cd.batch_get_deployment_targets(deploymentId=deployment_id, targetIds=targets)["deploymentTargets"]
+    assert {t["instanceTarget"]["status"] for t in got} == {"Succeeded"}
+    assert cd.get_deployment_target(deploymentId=deployment_id, targetId=targets[0])["deploymentTarget"][
+        "instanceTarget"]["targetArn"].endswith(targets[0])
+    assert error_of(cd.get_deployment_instance, deploymentId=deployment_id,
+                    instanceId="i-nope")[0] == "InstanceDoesNotExistException"
+    assert error_of(cd.stop_deployment, deploymentId=deployment_id)[0] == "DeploymentAlreadyCompletedException"
+    assert error_of(cd.get_deployment, deploymentId="d-NOPE12345")[0] == "DeploymentDoesNotExistException"
+
+    cd.delete_deployment_group(applicationName="api-app", deploymentGroupName="api-group")
+    assert cd.list_deployment_groups(applicationName="api-app")["deploymentGroups"] == []
+    cd.delete_application(applicationName="api-app")
+    assert error_of(cd.get_application, applicationName="api-app")[0] == "ApplicationDoesNotExistException"
+
+
+def test_codedeploy_on_premises_registration(aws):
+    cd = aws("codedeploy")
+    cd.register_on_premises_instance(instanceName="rack-1", iamUserArn="arn:aws:iam::000000000000:user/r1")
+    assert error_of(cd.register_on_premises_instance, instanceName="rack-1",
+                    iamUserArn="arn:aws:iam::000000000000:user/r1")[0] == "InstanceNameAlreadyRegisteredException"
+    assert error_of(cd.register_on_premises_instance, instanceName="rack-2")[0] == "IamArnRequiredException"
+    cd.add_tags_to_on_premises_instances(instanceNames=["rack-1"], tags=[{"Key": "Env", "Value": "lab"}])
+    assert cd.list_on_premises_instances(tagFilters=[{"Key": "Env", "Value": "lab", "Type": "KEY_AND_VALUE"}])[
+        "instanceNames"] == ["rack-1"]
+    assert cd.get_on_premises_instance(instanceName="rack-1")["instanceInfo"]["tags"] == [{"Key": "Env", "Value": "lab"}]
+    cd.deregister_on_premises_instance(instanceName="rack-1")
+    assert cd.list_on_premises_instances(registrationStatus="Registered")["instanceNames"] == []
+    assert error_of(cd.get_on_premises_instance, instanceName="rack-9")[0] == "InstanceNotRegisteredException"
+
+
+# ---------------------------------------------------------------- CodePipeline (structure and lookups)
+
+def declaration(name: str, **changes) -> dict:
+    decl = {
+        "name": name, "roleArn": "arn:aws:iam::000000000000:role/cp",
+        "artifactStore": {"type": "S3", "location": "codepipeline-artifacts-pipelocal"},
+        "stages": [
+            {"name": "Source", "actions": [{
+                "name": "Src", "actionTypeId": {"category": "Source", "owner": "AWS", "provider": "CodeCommit",
+                                                "version": "1"},
+                "configuration": {"RepositoryName": "r", "BranchName": "main"},
+                "outputArtifacts": [{"name": "Code"}]}]},
+            {"name": "Build", "actions": [{
+                "name": "Make", "actionTypeId": {"category": "Build", "owner": "AWS", "provider": "CodeBuild",
+                                                 "version": "1"},
+                "configuration": {"ProjectName": "p"}, "inputArtifacts": [{"name": "Code"}]}]},
+        ],
+    }
+    decl.update(changes)
+    return decl
+
+
+@pytest.mark.parametrize("mutate, needle", [
+    (lambda d: d["stages"].pop(), "two stages"),
+    (lambda d: d["stages"][1]["actions"][0].update(inputArtifacts=[{"name": "Nope"}]), "Make"),
+    (lambda d: d["stages"][1].update(name="Source"), "Source"),
+    (lambda d: d["stages"][1]["actions"][0]["actionTypeId"].update(category="Source"), "Make"),
+    (lambda d: d["stages"][0]["actions"][0]["configuration"].pop("BranchName"), "BranchName"),
+    (lambda d: d["stages"][1]["actions"][0].update(runOrder=1000), "runOrder"),
+    (lambda d: d["stages"][1]["actions"][0]["actionTypeId"].update(provider="Jenkins"), "provider"),
+])
+def test_invalid_structure_names_the_fault(aws, mutate, needle):
+    decl = declaration("api-invalid")
+    mutate(decl)
+    code, message = error_of(aws("codepipeline").create_pipeline, pipeline=decl)
+    assert code == "InvalidStructureException"
+    assert needle in message
+
+
+def test_pipeline_lifecycle_and_lookups(aws, control_plane):
+    cp = aws("codepipeline")
+    created = cp.create_pipeline(pipeline=declaration("api-pipe"))["pipeline"]
+    assert created["version"] == 1
+    assert error_of(cp.create_pipeline, pipeline=declaration("api-pipe"))[0] == "PipelineNameInUseException"
+    got = cp.get_pipeline(name="api-pipe")
+    assert got["pipeline"]["stages"][1]["actions"][0]["name"] == "Make"
+    arn = got["metadata"]["pipelineArn"]
+    assert arn.startswith(f"arn:aws:codepipeline:{control_plane.settings.region}:") and arn.endswith(":api-pipe")
+    assert "api-pipe" in [p["name"] for p in cp.list_pipelines()["pipelines"]]
+    assert cp.update_pipeline(pipeline=declaration("api-pipe"))["pipeline"]["version"] == 2
+    assert error_of(cp.get_pipeline, name="api-pipe", version=1)[0] == "PipelineVersionNotFoundException"
+    state = cp.get_pipeline_state(name="api-pipe")
+    assert [s["stageName"] for s in state["stageStates"]] == ["Source", "Build"]
+    assert state["pipelineVersion"] == 2
+    assert cp.list_pipeline_executions(pipelineName="api-pipe")["pipelineExecutionSummaries"] == []
+
+    assert error_of(cp.get_pipeline, name="nope")[0] == "PipelineNotFoundException"
+    assert error_of(cp.get_pipeline_state, name="nope")[0] == "PipelineNotFoundException"
+    assert error_of(cp.start_pipeline_execution, name="nope")[0] == "PipelineNotFoundException"
+    assert error_of(cp.get_pipeline_execution, pipelineName="api-pipe",
+                    pipelineExecutionId="00000000-0000-0000-0000-000000000000")[0] == \
+        "PipelineExecutionNotFoundException"
+    assert error_of(cp.stop_pipeline_execution, pipelineName="api-pipe",
+                    pipelineExecutionId="00000000-0000-0000-0000-000000000000")[0] == \
+        "PipelineExecutionNotFoundException"
+    assert error_of(cp.list_action_executions, pipelineName="nope")[0] == "PipelineNotFoundException"
+
+    cp.delete_pipeline(name="api-pipe")
+    cp.delete_pipeline(name="api-pipe")  # deleting a missing pipeline succeeds, as on AWS
+    assert error_of(cp.get_pipeline, name="api-pipe")[0] == "PipelineNotFoundException"
+
+
+def test_arns_share_one_account_and_region(aws, control_plane):
+    import re
+
+    aws("codepipeline").create_pipeline(pipeline=declaration("api-arns"))
+    arns = [
+        aws("codepipeline").get_pipeline(name="api-arns")["metadata"]["pipelineArn"],
+        aws("codecommit").create_repository(repositoryName="api-arns")["repositoryMetadata"]["Arn"],
+        aws("codebuild").create_project(name="api-arns", source={"type": "CODEPIPELINE"},
+                                        artifacts={"type": "CODEPIPELINE"},
+                                        environment={"type": "LINUX_CONTAINER", "image": "pipelocal/build:1",
+                                                     "computeType": "BUILD_GENERAL1_SMALL"},
+                                        serviceRole="r")["project"]["arn"],
+    ]
+    found = {re.match(ACCOUNT_RE, arn).group("region", "account") for arn in arns}
+    assert found == {(control_plane.settings.region, control_plane.settings.account_id)}, arns
