@@ -8,7 +8,7 @@ import sys
 
 from emulator import contracts
 
-from agents.command_loop import CommandLoop, log
+from agents.command_loop import CommandLoop, instance_tags, log
 from agents.control_client import ControlClient
 from agents.deployment_root import DeploymentRoot
 
@@ -18,6 +18,11 @@ def main() -> int:
     missing = [name for name in required if not os.environ.get(name)]
     if missing:
         print(f"agent: missing environment variables: {', '.join(missing)}", file=sys.stderr)
+        return 2
+    try:
+        instance_tags(os.environ.get(contracts.ENV_INSTANCE_TAGS, ""))
+    except ValueError as exc:
+        print(f"agent: {exc}", file=sys.stderr)
         return 2
     client = ControlClient(
         os.environ[contracts.ENV_CONTROL_URL],

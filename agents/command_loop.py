@@ -9,6 +9,7 @@ the recorded result instead of running twice.
 from __future__ import annotations
 
 import collections
+import os
 import socket
 import sys
 import threading
@@ -94,7 +95,9 @@ class CommandLoop:
 
     def _register(self) -> None:
         registration = contracts.InstanceRegistration(
-            instance_name=self.client.instance, address=_address(), agent_version=AGENT_VERSION
+            instance_name=self.client.instance, address=_address(), agent_version=AGENT_VERSION,
+            tags=instance_tags(os.environ.get(contracts.ENV_INSTANCE_TAGS, "")),
+            app_url=os.environ.get(contracts.ENV_INSTANCE_URL, ""),
         )
         while not self.stop.is_set():
             try:
@@ -145,6 +148,19 @@ class CommandLoop:
                 return
             except ControlUnavailable as exc:
                 self.stop.wait(self.outage.failed("result", exc))
+
+
+def instance_tags(text: str) -> dict[str, str]:
+    """Tags from PIPELOCAL_INSTANCE_TAGS ("Key=Value,Key2=Value2"); a malformed entry is an error
+    rather than an instance no deployment group selects."""
+    tags = {}
+    for entry in filter(None, (part.strip() for part in text.split(","))):
+        key, sep, value = entry.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"{contracts.ENV_INSTANCE_TAGS}: {entry!r} is not Key=Value "
+                             f"(expected Key=Value,Key2=Value2)")
+        tags[key.strip()] = value.strip()
+    return tags
 
 
 def _address() -> str:

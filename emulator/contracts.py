@@ -77,6 +77,10 @@ class InstanceRegistration:
     instance_name: str
     address: str = ""
     agent_version: str = ""
+    # self-registration (like an on-premises instance): the tags deployment groups select by,
+    # and the URL the instance's port 80 is reachable at from the host
+    tags: dict[str, str] = field(default_factory=dict)
+    app_url: str = ""
 
 
 @dataclass
@@ -189,6 +193,8 @@ ENV_CONTROL_URL = "PIPELOCAL_CONTROL_URL"
 ENV_TOKEN = "PIPELOCAL_TOKEN"
 ENV_BUILD_ID = "PIPELOCAL_BUILD_ID"
 ENV_INSTANCE_NAME = "PIPELOCAL_INSTANCE_NAME"
+ENV_INSTANCE_TAGS = "PIPELOCAL_INSTANCE_TAGS"  # "Key=Value,Key2=Value2", sent when registering
+ENV_INSTANCE_URL = "PIPELOCAL_INSTANCE_URL"  # app URL from the host, sent when registering
 
 BUILD_PLAN = INTERNAL_PREFIX + "/builds/{build_id}/plan"  # GET -> BuildPlan
 BUILD_PHASES = INTERNAL_PREFIX + "/builds/{build_id}/phases"  # POST PhaseReport
