@@ -69,10 +69,10 @@ class ControlPlane:
 def assemble(settings: Settings, runtime: ContainerRuntime, gateway: str) -> ControlPlane:
     db = Database(settings.db_path, settings.account_id, settings.region)
     orch = Orchestrator(db)
-    container_store = settings.s3_endpoint or f"http://{gateway}:{settings.s3_port}"
+    container_store = settings.s3_advertise_url or settings.s3_endpoint or f"http://{gateway}:{settings.s3_port}"
     store = ObjectStore(settings.store_url, settings.s3_access_key, settings.s3_secret_key, settings.region,
                         container_endpoint=container_store)
-    control_for_containers = f"http://{gateway}:{settings.port}"
+    control_for_containers = settings.advertise_url or f"http://{gateway}:{settings.port}"
     endpoints = Endpoints(control_url=control_for_containers, store_url=container_store,
                           store_access_key=settings.s3_access_key, store_secret_key=settings.s3_secret_key)
     repos = Repositories(db, settings.repos_dir, settings.control_url)
@@ -80,12 +80,12 @@ def assemble(settings: Settings, runtime: ContainerRuntime, gateway: str) -> Con
     params = ParameterStore(db)
     builds = BuildService(orch, projects, store, runtime, endpoints, params=params)
     apps = Applications(db)
+    queue = CommandQueue()
     fleet = Fleet(db, runtime, control_for_containers, container_env={
         "AWS_ACCESS_KEY_ID": settings.s3_access_key, "AWS_SECRET_ACCESS_KEY": settings.s3_secret_key,
         "AWS_ENDPOINT_URL_S3": container_store, "AWS_ENDPOINT_URL": control_for_containers,
         "AWS_DEFAULT_REGION": settings.region, "AWS_REGION": settings.region,
-    })
-    queue = CommandQueue()
+    }, last_seen=queue.last_seen.get)
     deployments = DeploymentService(orch, apps, fleet, queue, store)
     pipelines = Pipelines(db)
     providers = {

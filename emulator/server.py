@@ -60,7 +60,10 @@ def serve(settings: Settings) -> None:
         gateway = runtime.ensure_network()
     except RuntimeUnavailable as exc:
         raise StartError(str(exc)) from None
-    sockets = [bind("127.0.0.1", settings.port), bind(gateway, settings.port)]
+    if settings.bind:  # inside a container the gateway is not ours to bind
+        sockets = [bind(settings.bind, settings.port)]
+    else:
+        sockets = [bind("127.0.0.1", settings.port), bind(gateway, settings.port)]
     store_server = None
     if settings.embedded_store:
         store_server = SeaweedServer(settings.store_dir, settings.s3_port, settings.s3_access_key,

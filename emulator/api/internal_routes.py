@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import secrets
 
 from fastapi import APIRouter, Header, HTTPException, Request, Response
 
@@ -55,6 +56,9 @@ def internal_router(cp: ControlPlane) -> APIRouter:
     @router.post(contracts.AGENT_REGISTER)
     async def register(request: Request, token: str | None = token_header):
         reg = await body(request, contracts.InstanceRegistration)
+        expected = cp.settings.registration_token
+        if expected and token and secrets.compare_digest(token, expected):
+            cp.fleet.register_external(reg.instance_name, reg.tags, reg.address, token, reg.app_url)
         agent_auth(reg.instance_name, token)
         cp.db.update("instance", reg.instance_name, agentVersion=reg.agent_version, agentRegistered=True)
         return {"ok": True}
