@@ -40,7 +40,9 @@ def _fail(message: str, code: int = 1) -> None:
 
 
 @app.command()
-def images(force: bool = typer.Option(False, "--force", help="Rebuild even if the images are current.")) -> None:
+def images(force: bool = typer.Option(False, "--force", help="Rebuild even if the images are current."),
+           control_plane: bool = typer.Option(False, "--control-plane",
+                                              help="Also build pipelocal/control-plane:1 for docker-compose.")) -> None:
     """Build the build and agent images from Debian packages (no registry needed). Cached."""
     from emulator.runtime.images import ImageBuilder, ImageBuildError
 
@@ -48,6 +50,16 @@ def images(force: bool = typer.Option(False, "--force", help="Rebuild even if th
     builder = ImageBuilder(settings.home / "images", progress=lambda line: console.print(f"  {line}"))
     try:
         names = builder.ensure(force=force)
+        if control_plane:
+            from emulator.runtime.control_plane_image import ControlPlaneImageBuilder
+
+            cp_builder = ControlPlaneImageBuilder(settings.home / "images", progress=lambda line: console.print(f"  {line}"))
+            names.append(cp_builder.ensure(force=force))
+            from emulator.runtime.docker_engine import DockerEngine
+
+            DockerEngine().ensure_network()  # docker-compose.yml joins it as an external network
+            if cp_builder.built:
+                builder.built.append(names[-1])
     except (ImageBuildError, RuntimeUnavailable) as exc:
         _fail(str(exc), 2)
     console.print(f"images ready: {', '.join(names)}" + (f" (built: {', '.join(builder.built)})" if builder.built else ""))
@@ -58,7 +70,7 @@ def up(detach: bool = typer.Option(True, "--detach/--foreground",
                                    help="Keep running in the background (default), or stay attached until Ctrl-C.")) -> None:
     """Start the control plane, the object store and the fleet of instances."""
     settings = load_settings()
-    images(force=False)
+    images(force=False, control_plane=False)
     try:
         client = lifecycle.start_server(settings, console)
         fleet = lifecycle.ensure_fleet(client, settings, console)
@@ -123,7 +135,7 @@ def demo(logs: bool = typer.Option(False, "--logs", help="Stream build logs too.
     from emulator.store.object_store import ObjectStore
 
     settings = load_settings()
-    images(force=False)
+    images(force=False, control_plane=False)
     try:
         client = lifecycle.start_server(settings, console)
         lifecycle.ensure_fleet(client, settings, console)

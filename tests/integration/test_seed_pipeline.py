@@ -210,3 +210,53 @@ def test_restart_keeps_history_and_kill_during_build_ends_interrupted(control_pl
     assert leftovers == []
     # the fleet survived the restart and still serves the demo app
     assert all("version" in page for page in served(control_plane).values())
+
+
+def test_kill_during_deployment_ends_it_interrupted(control_plane, tmp_path):
+    """kill -9 while a hook runs: after the restart the deployment and its instance end Failed
+    with the reason "interrupted", and the stored history is intact."""
+    import io
+    import zipfile
+
+    client = control_plane.client
+    instance = client.post("/instances", {"count": 1, "tags": {"Role": "kill-test"}})["instances"][0]
+    try:
+        bundle = io.BytesIO()
+        with zipfile.ZipFile(bundle, "w") as archive:
+            archive.writestr("appspec.yml", "version: 0.0\nos: linux\nhooks:\n  BeforeInstall:\n"
+                                            "    - location: slow.sh\n      timeout: 60\n")
+            info = zipfile.ZipInfo("slow.sh")
+            info.external_attr = 0o755 << 16
+            archive.writestr(info, "#!/bin/bash\necho slow hook started\nsleep 30\n")
+        control_plane.store.ensure_bucket("kill-test-bucket")
+        control_plane.store.put_bytes("kill-test-bucket", "slow.zip", bundle.getvalue())
+        client.post("/applications", {"applicationName": "kill-test"})
+        client.post("/applications/kill-test/deployment-groups", {
+            "deploymentGroupName": "kill-test",
+            "ec2TagFilters": [{"Key": "Role", "Value": "kill-test", "Type": "KEY_AND_VALUE"}]})
+        deployment = client.post("/deployments", {
+            "applicationName": "kill-test", "deploymentGroupName": "kill-test",
+            "revision": {"revisionType": "S3", "s3Location": {"bucket": "kill-test-bucket", "key": "slow.zip",
+                                                              "bundleType": "zip"}}})
+        deployment_id = deployment["deploymentId"]
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            info = client.get(f"/deployments/{deployment_id}")
+            events = {e["lifecycleEventName"]: e["status"] for t in info["targets"] for e in t["lifecycleEvents"]}
+            if events.get("BeforeInstall") == "InProgress":
+                break
+            time.sleep(0.3)
+        assert events.get("BeforeInstall") == "InProgress", events
+
+        control_plane.restart(signal.SIGKILL)
+
+        info = client.get(f"/deployments/{deployment_id}")
+        assert info["status"] == "Failed"
+        assert "interrupted" in info["errorInformation"]["message"]
+        target = info["targets"][0]
+        assert target["status"] == "Failed"
+        events = {e["lifecycleEventName"]: e["status"] for e in target["lifecycleEvents"]}
+        assert events["DownloadBundle"] == "Succeeded" and events["BeforeInstall"] == "Failed"
+        assert events["AfterInstall"] == "Skipped"
+    finally:
+        client.delete(f"/instances/{instance['instanceId']}")
