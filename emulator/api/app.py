@@ -7,6 +7,7 @@ from fastapi.responses import JSONResponse
 
 from emulator.api.aws_protocol import AwsProtocol, aws_router
 from emulator.api.codebuild_routes import codebuild_router
+from emulator.api.codedeploy_routes import codedeploy_router
 from emulator.api.git_http import git_router
 from emulator.api.internal_routes import internal_router
 from emulator.api.management_routes import management_router
@@ -22,6 +23,7 @@ def create_app(cp: ControlPlane) -> FastAPI:
     app.state.control_plane = cp
     app.include_router(internal_router(cp))
     app.include_router(management_router(cp))
+    app.include_router(codedeploy_router(cp))
     app.include_router(codebuild_router(cp))
     app.include_router(git_router(cp.repos, cp.on_push))
     app.include_router(aws_router(AwsProtocol(providers_for(cp))))

@@ -49,44 +49,7 @@ def management_router(cp: ControlPlane) -> APIRouter:
 
     # codebuild routes: emulator/api/codebuild_routes.py
 
-    # -------------------------------------------------------- codedeploy
-
-    @r.post("/applications")
-    def create_application(payload: dict = Body(...)):
-        return cp.apps.create_application(payload["applicationName"])
-
-    @r.post("/applications/{app}/deployment-groups")
-    def create_group(app: str, payload: dict = Body(...)):
-        name = payload.pop("deploymentGroupName")
-        return cp.apps.create_group(app, name, **payload)
-
-    @r.post("/deployments")
-    def create_deployment(payload: dict = Body(...)):
-        return cp.deployments.create_deployment(
-            payload["applicationName"], payload["deploymentGroupName"], payload["revision"],
-            config_name=payload.get("deploymentConfigName"), description=payload.get("description", ""),
-            file_exists_behavior=payload.get("fileExistsBehavior", "DISALLOW"),
-            ignore_application_stop_failures=bool(payload.get("ignoreApplicationStopFailures")))
-
-    @r.get("/deployments/{deployment_id}")
-    def get_deployment(deployment_id: str):
-        return {**cp.deployments.get(deployment_id), "targets": cp.deployments.targets(deployment_id)}
-
-    @r.get("/deployments/{deployment_id}/instances/{instance_id}/events/{event}/log")
-    def event_log(deployment_id: str, instance_id: str, event: str):
-        return {"log": cp.deployments.event_log(deployment_id, instance_id, event)}
-
-    @r.get("/instances")
-    def list_instances():
-        return {"instances": cp.fleet.list()}
-
-    @r.post("/instances")
-    def launch_instances(payload: dict = Body(...)):
-        return {"instances": cp.fleet.launch(int(payload.get("count", 1)), payload.get("tags") or {})}
-
-    @r.delete("/instances/{instance_id}")
-    def terminate_instance(instance_id: str):
-        return cp.fleet.terminate(instance_id)
+    # codedeploy routes: emulator/api/codedeploy_routes.py
 
     # -------------------------------------------------------- codepipeline
 

@@ -14,7 +14,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from emulator.cli import build_command, lifecycle
+from emulator.cli import build_command, deploy_command, lifecycle
 from emulator.cli.client import Client, ControlPlaneError
 from emulator.config import load_settings
 from emulator.runtime.container_runtime import RuntimeUnavailable
@@ -26,6 +26,8 @@ instances_app = typer.Typer(help="The fleet: agent containers standing in for EC
 app.add_typer(repo_app, name="repo")
 app.add_typer(pipeline_app, name="pipeline")
 app.add_typer(instances_app, name="instances")
+app.add_typer(deploy_command.deployments_app, name="deployments")
+app.command("deploy")(deploy_command.deploy)
 build_command.register(app)
 console = Console(highlight=False)
 
@@ -258,7 +260,7 @@ def pipeline_state(name: str) -> None:
 @instances_app.command("launch")
 def instances_launch(count: int = typer.Option(1, "--count"),
                      tag: list[str] = typer.Option([], "--tag", help="Key=Value, repeatable")) -> None:
-    tags = dict(t.split("=", 1) for t in tag)
+    tags = deploy_command.parse_tags(tag)
     for i in _client().post("/instances", {"count": count, "tags": tags})["instances"]:
         console.print(f"{i['instanceId']} {i['name']} {i['appUrl']}")
 
