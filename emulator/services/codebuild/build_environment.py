@@ -50,7 +50,7 @@ def check_variable_list(variables, where: str) -> None:
         if not isinstance(var, dict) or not isinstance(var.get("name"), str) or not var["name"]:
             raise ValueError(f"{where}[{i}]: expected {{name, value, type}} with a name")
         if var["name"].startswith(RESERVED_PREFIX):
-            raise ValueError(f"{where}[{i}].name: {var['name']} starts with {RESERVED_PREFIX}, which CodeBuild reserves")
+            raise ValueError(f"{where}[{i}].name: {var['name']} starts with {RESERVED_PREFIX}, a prefix reserved by CodeBuild")
         if var.get("type", "PLAINTEXT") not in VARIABLE_TYPES:
             raise ValueError(f"{where}[{i}].type: expected one of {', '.join(VARIABLE_TYPES)}, not {var.get('type')!r}")
 

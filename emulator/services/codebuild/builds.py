@@ -248,6 +248,7 @@ class BuildService:
         text, file = self._buildspec_text(project, request)
         spec = parse_buildspec(text, file)
         check_runtime_versions(spec, file)
+        _check_secondary_artifacts(spec, project, file)
         src_dir = f"/codebuild/output/src{doc['buildNumber']}/src"
         user_env, secret_values = resolve_variables(spec, project, request.env_override_list, self.params)
         env = build_variables(
@@ -425,6 +426,18 @@ class BuildService:
     def _log(self, build_id: str, text: str) -> None:
         self.db.append_log(KIND, build_id, text)
         self.orch.notify()
+
+
+def _check_secondary_artifacts(spec, project: dict, file: str) -> None:
+    """Each buildspec secondary artifact must be declared in the project's secondaryArtifacts."""
+    if spec.artifacts is None or not spec.artifacts.secondary_artifacts:
+        return
+    declared = {a.get("artifactIdentifier") for a in project.get("secondaryArtifacts") or []}
+    for identifier in spec.artifacts.secondary_artifacts:
+        if identifier not in declared:
+            raise SpecError(file, f"artifacts.secondary-artifacts.{identifier}",
+                            f"an artifactIdentifier declared in the project's secondaryArtifacts "
+                            f"({', '.join(sorted(filter(None, declared))) or 'none declared'})")
 
 
 def _container_name(doc: dict) -> str:

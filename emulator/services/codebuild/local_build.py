@@ -117,7 +117,8 @@ def source_files(options: LocalBuildOptions) -> tuple[dict[str, tuple[bytes, int
         chosen = [p for p in every if p in tracked]
     else:
         chosen = every
-    excluded = [p for p in every if p not in set(chosen)]
+    kept = set(chosen)
+    excluded = sorted({".git/" if p.startswith(".git/") else p for p in every if p not in kept})
     files = {}
     for rel in chosen:
         full = root / rel

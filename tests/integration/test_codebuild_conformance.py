@@ -1,0 +1,399 @@
+"""CodeBuild conformance: one case per documented behaviour (reference 1.2, 1.3), each a real
+build of the real build image, run through `pipelocal build`'s engine (no control plane)."""
+
+from __future__ import annotations
+
+import textwrap
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from emulator.domain.errors import SpecError
+from emulator.runtime.docker_engine import DockerEngine
+from emulator.services.codebuild import local_build
+from emulator.services.parameters.store import ParameterStore
+from emulator.state.database import Database
+
+pytestmark = pytest.mark.integration
+
+
+@dataclass
+class Case:
+    id: str
+    buildspec: str
+    status: str
+    phases: dict[str, str] = field(default_factory=dict)  # phase -> status; "-" = must not run
+    output: tuple[str, ...] = ()  # must appear in the log
+    absent: tuple[str, ...] = ()  # must not appear in the log
+    files: dict[str, str] = field(default_factory=dict)
+    env: dict[str, str] = field(default_factory=dict)
+    timeout: float = 120
+    phase: str | None = None
+
+
+CASES = [
+    Case("one-shell-cd-and-export-carry-over", """
+        version: 0.2
+        phases:
+          build:
+            commands:
+              - mkdir -p sub && cd sub
+              - export CARRIED=yes
+              - echo "pwd=$(pwd) carried=$CARRIED"
+        """, "SUCCEEDED", {"BUILD": "SUCCEEDED"}, ("pwd=/codebuild/output/src1/src/sub carried=yes",)),
+    Case("post-build-runs-after-build-failure-with-succeeding-0", """
+        version: 0.2
+        phases:
+          build:
+            commands:
+              - echo "build succeeding=$CODEBUILD_BUILD_SUCCEEDING"
+              - "false"
+          post_build:
+            commands:
+              - echo "post succeeding=$CODEBUILD_BUILD_SUCCEEDING"
+        """, "FAILED", {"BUILD": "FAILED", "POST_BUILD": "SUCCEEDED"},
+         ("build succeeding=1", "post succeeding=0", "Error while executing command: false. Reason: exit status 1")),
+    Case("finally-runs-after-failed-command-rest-skipped", """
+        version: 0.2
+        phases:
+          build:
+            commands:
+              - exit 3
+              - echo never-printed
+            finally:
+              - echo finally-ran
+        """, "FAILED", {"BUILD": "FAILED"}, ("finally-ran", "Reason: exit status 3"), ("never-printed\n",)),
+    Case("install-failure-stops-the-build", """
+        version: 0.2
+        phases:
+          install:
+            commands:
+              - "false"
+          build:
+            commands:
+              - echo build-ran
+          post_build:
+            commands:
+              - echo post-ran
+        """, "FAILED", {"INSTALL": "FAILED", "BUILD": "-", "POST_BUILD": "-"}, (), ("build-ran\n", "post-ran\n")),
+    Case("pre-build-failure-stops-the-build", """
+        version: 0.2
+        phases:
+          pre_build:
+            commands:
+              - "false"
+          build:
+            commands:
+              - echo build-ran
+        """, "FAILED", {"PRE_BUILD": "FAILED", "BUILD": "-"}, (), ("build-ran\n",)),
+    Case("on-failure-continue-runs-next-phase-build-stays-failed", """
+        version: 0.2
+        phases:
+          pre_build:
+            on-failure: CONTINUE
+            commands:
+              - "false"
+          build:
+            commands:
+              - echo "build ran succeeding=$CODEBUILD_BUILD_SUCCEEDING"
+        """, "FAILED", {"PRE_BUILD": "FAILED", "BUILD": "SUCCEEDED"}, ("build ran succeeding=0",)),
+    Case("on-failure-abort-skips-post-build", """
+        version: 0.2
+        phases:
+          build:
+            on-failure: ABORT
+            commands:
+              - "false"
+          post_build:
+            commands:
+              - echo post-ran
+        """, "FAILED", {"BUILD": "FAILED", "POST_BUILD": "-"}, (), ("post-ran\n",)),
+    Case("on-failure-retry-count-retries-whole-sequence", """
+        version: 0.2
+        phases:
+          build:
+            on-failure: RETRY-2
+            commands:
+              - echo attempt >> attempts.txt
+              - test "$(wc -l < attempts.txt)" -ge 2
+              - echo "attempts=$(wc -l < attempts.txt)"
+        """, "SUCCEEDED", {"BUILD": "SUCCEEDED"}, ("attempts=2", "Retrying build after BUILD failed (retry 1)")),
+    Case("on-failure-retry-regex-no-match-no-retry", """
+        version: 0.2
+        phases:
+          build:
+            on-failure: RETRY-3-network
+            commands:
+              - echo attempt >> attempts.txt
+              - exit 7
+        """, "FAILED", {"BUILD": "FAILED"}, ("exit status 7",), ("Retrying build",)),
+    Case("codebuild-variables-present", """
+        version: 0.2
+        phases:
+          build:
+            commands:
+              - 'for v in CODEBUILD_BUILD_ID CODEBUILD_BUILD_ARN CODEBUILD_BUILD_NUMBER CODEBUILD_SRC_DIR CODEBUILD_INITIATOR CODEBUILD_START_TIME CODEBUILD_BUILD_IMAGE CODEBUILD_BUILD_SUCCEEDING AWS_REGION AWS_DEFAULT_REGION; do eval "test -n \\"\\${$v}\\"" || { echo "MISSING-VAR $v"; exit 1; }; done'
+              - echo "src=$CODEBUILD_SRC_DIR image=$CODEBUILD_BUILD_IMAGE number=$CODEBUILD_BUILD_NUMBER"
+              - env | grep -c '^PIPELOCAL_' || echo "no-runner-variables"
+        """, "SUCCEEDED", {"BUILD": "SUCCEEDED"},
+         ("src=/codebuild/output/src1/src image=pipelocal/build:1 number=1", "no-runner-variables"), ("MISSING-VAR C", "MISSING-VAR A")),
+    Case("variable-precedence-project-over-buildspec", """
+        version: 0.2
+        env:
+          variables:
+            STAGE: from-buildspec
+            ONLY_SPEC: spec
+            PATH_LIKE: $PATH:/x
+        phases:
+          build:
+            commands:
+              - echo "stage=$STAGE only=$ONLY_SPEC pathlike=$PATH_LIKE"
+        """, "SUCCEEDED", {"BUILD": "SUCCEEDED"}, ("stage=from-project only=spec pathlike=$PATH:/x",),
+         env={"STAGE": "from-project"}),
+    Case("run-as-user-for-a-phase", """
+        version: 0.2
+        phases:
+          build:
+            run-as: nobody
+            commands:
+              - echo "user=$(id -un)"
+          post_build:
+            commands:
+              - echo "post-user=$(id -un)"
+        """, "SUCCEEDED", {"BUILD": "SUCCEEDED"}, ("user=nobody", "post-user=root")),
+    Case("env-shell-sh", """
+        version: 0.2
+        env:
+          shell: /bin/sh
+        phases:
+          build:
+            commands:
+              - 'echo "shell=$(readlink -f /proc/$$/exe)"'
+        """, "SUCCEEDED", {"BUILD": "SUCCEEDED"}, ("shell=/usr/bin/dash",)),
+    Case("timeout-stops-a-hanging-command", """
+        version: 0.2
+        phases:
+          build:
+            commands:
+              - sleep 600
+        """, "TIMED_OUT", {"BUILD": "TIMED_OUT"}, (), (), timeout=3),
+    Case("one-phase-only", """
+        version: 0.2
+        phases:
+          install:
+            commands:
+              - echo install-ran
+          build:
+            commands:
+              - echo build-ran
+        """, "SUCCEEDED", {"BUILD": "SUCCEEDED", "INSTALL": "-"}, ("build-ran",), ("install-ran\n",), phase="build"),
+]
+
+
+def _run(tmp_path: Path, case: Case, params=None, artifacts: Path | None = None, source_mode: str = "copy"):
+    src = tmp_path / "src"
+    src.mkdir(exist_ok=True)
+    (src / "buildspec.yml").write_text(textwrap.dedent(case.buildspec).lstrip())
+    for name, text in case.files.items():
+        (src / name).parent.mkdir(parents=True, exist_ok=True)
+        (src / name).write_text(text)
+    options = local_build.LocalBuildOptions(source_dir=src, env=dict(case.env), timeout_seconds=case.timeout,
+                                            phase=case.phase, params=params, artifacts_dir=artifacts,
+                                            source_mode=source_mode)
+    spec, _ = local_build.prepare(options)
+    log: list[str] = []
+    result = local_build.run(options, spec, log.append, lambda report: None,
+                             DockerEngine(installation=str(tmp_path)))
+    return result, "".join(log)
+
+
+@pytest.fixture(scope="module")
+def images(images_ready):
+    return None
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_documented_behaviour(case: Case, tmp_path, images):
+    result, log = _run(tmp_path, case)
+    assert result.status == case.status, log
+    seen = {p.phase: p.status for p in result.phases}
+    for phase, status in case.phases.items():
+        if status == "-":
+            assert phase not in seen, f"{phase} ran: {seen}\n{log}"
+        else:
+            assert seen.get(phase) == status, f"{phase}: {seen}\n{log}"
+    for text in case.output:
+        assert text in log, log
+    for text in case.absent:
+        assert text not in log, log
+
+
+def test_exported_variables_read_after_the_last_phase(tmp_path, images):
+    case = Case("exported", """
+        version: 0.2
+        env:
+          exported-variables: [VERSION, UNSET_ONE]
+        phases:
+          build:
+            commands:
+              - export VERSION=1.2.3
+          post_build:
+            commands:
+              - export VERSION="$VERSION-final"
+        """, "SUCCEEDED")
+    result, log = _run(tmp_path, case)
+    assert result.exported == {"VERSION": "1.2.3-final"}, log
+
+
+def test_parameter_store_and_secrets_manager_resolve_and_are_masked(tmp_path, images):
+    params = ParameterStore(Database(tmp_path / "state.sqlite3", "000000000000", "us-east-1"))
+    params.put_parameter("/app/db-host", "db.internal.example", "String")
+    params.create_secret("app/creds", '{"password": "s3cr3t-Pa55", "user": "admin"}')
+    case = Case("secrets", """
+        version: 0.2
+        env:
+          parameter-store:
+            DB_HOST: /app/db-host
+          secrets-manager:
+            DB_PASSWORD: app/creds:password
+            WHOLE: app/creds
+        phases:
+          build:
+            commands:
+              - echo "host=$DB_HOST pw=$DB_PASSWORD"
+              - test "$DB_PASSWORD" = s3cr3t-Pa55 && echo password-correct
+              - echo "$WHOLE" | grep -q admin && echo whole-secret-correct
+        """, "SUCCEEDED")
+    result, log = _run(tmp_path, case, params=params)
+    assert result.status == "SUCCEEDED", log
+    assert "password-correct" in log and "whole-secret-correct" in log
+    assert "s3cr3t-Pa55" not in log and "db.internal.example" not in log
+    assert "host=*** pw=***" in log
+
+
+def test_missing_secret_refused_with_its_name(tmp_path, images):
+    params = ParameterStore(Database(tmp_path / "state.sqlite3", "000000000000", "us-east-1"))
+    case = Case("missing", """
+        version: 0.2
+        env:
+          secrets-manager:
+            TOKEN: no-such-secret
+        phases:
+          build:
+            commands:
+              - echo hi
+        """, "FAILED")
+    with pytest.raises(ValueError, match="no-such-secret"):
+        _run(tmp_path, case, params=params)
+
+
+def test_junit_report_parsed_with_totals_and_failures(tmp_path, images):
+    junit = ('<testsuite name="s"><testcase classname="a" name="ok" time="0.5"/>'
+             '<testcase classname="a" name="bad"><failure message="expected 2"/></testcase>'
+             '<testcase classname="a" name="skip"><skipped/></testcase></testsuite>')
+    case = Case("reports", """
+        version: 0.2
+        phases:
+          build:
+            commands:
+              - mkdir -p reports && cp junit.xml.in reports/junit.xml
+        reports:
+          unit:
+            files: ['**/*.xml']
+            base-directory: reports
+            file-format: JunitXml
+        """, "SUCCEEDED", files={"junit.xml.in": junit})
+    result, log = _run(tmp_path, case)
+    assert result.status == "SUCCEEDED", log
+    [report] = result.reports
+    assert report["testSummary"]["total"] == 3
+    assert report["testSummary"]["statusCounts"]["FAILED"] == 1
+    assert report["testSummary"]["statusCounts"]["SKIPPED"] == 1
+    assert report["status"] == "FAILED"
+    assert report["reportGroupArn"].endswith(":report-group/local-unit")
+
+
+def test_artifacts_base_directory_discard_exclude_and_secondary(tmp_path, images):
+    case = Case("artifacts", """
+        version: 0.2
+        phases:
+          build:
+            commands:
+              - mkdir -p dist/js dist/.cache docs && echo a > dist/js/app.js && echo b > dist/index.html
+              - echo c > dist/.cache/junk && echo d > docs/guide.md
+        artifacts:
+          files: ['**/*']
+          base-directory: dist
+          exclude-paths: ['**/.*/**/*']
+          secondary-artifacts:
+            docs:
+              files: [docs/*.md]
+              discard-paths: yes
+        """, "SUCCEEDED")
+    out = tmp_path / "out"
+    result, log = _run(tmp_path, case, artifacts=out)
+    assert result.status == "SUCCEEDED", log
+    found = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
+    assert found == ["docs/guide.md", "index.html", "js/app.js"]
+
+
+def test_no_matching_artifacts_fails_upload(tmp_path, images):
+    case = Case("noart", """
+        version: 0.2
+        phases:
+          build:
+            commands:
+              - echo nothing
+        artifacts:
+          files: ['missing/**/*']
+        """, "FAILED")
+    result, log = _run(tmp_path, case, artifacts=tmp_path / "out")
+    assert result.status == "FAILED"
+    assert {p.phase: p.status for p in result.phases}["UPLOAD_ARTIFACTS"] == "FAILED"
+
+
+def test_git_source_mode_leaves_untracked_files_out(tmp_path, images):
+    import subprocess
+
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "tracked.txt").write_text("t")
+    subprocess.run(["git", "init", "-q", str(src)], check=True)
+    case = Case("git", """
+        version: 0.2
+        phases:
+          build:
+            commands:
+              - ls
+        """, "SUCCEEDED", files={"untracked.txt": "u"})
+    (src / "buildspec.yml").write_text(textwrap.dedent(case.buildspec).lstrip())
+    subprocess.run(["git", "-C", str(src), "add", "tracked.txt", "buildspec.yml"], check=True)
+    result, log = _run(tmp_path, case, source_mode="git")
+    assert result.status == "SUCCEEDED", log
+    assert "tracked.txt" in log and "untracked.txt\n" not in log
+    assert result.excluded == [".git/", "untracked.txt"]
+
+
+BAD = [
+    ("unknown-key", "version: 0.2\nphases:\n  build:\n    comands:\n      - x\n", 4, "phases.build.comands"),
+    ("wrong-type", "version: 0.2\nphases:\n  build:\n    commands: echo hi\n", 4, "phases.build.commands"),
+    ("phase-without-commands", "version: 0.2\nphases:\n  build:\n    finally:\n      - x\n", 3, "phases.build.commands"),
+    ("invalid-on-failure", "version: 0.2\nphases:\n  build:\n    on-failure: STOP\n    commands:\n      - x\n", 4,
+     "phases.build.on-failure"),
+    ("reserved-variable", "version: 0.2\nenv:\n  variables:\n    CODEBUILD_X: y\nphases:\n  build:\n    commands:\n      - x\n",
+     4, "env.variables.CODEBUILD_X"),
+    ("unknown-runtime-version", "version: 0.2\nphases:\n  install:\n    runtime-versions:\n      nodejs: 8\n", 5,
+     "phases.install.runtime-versions.nodejs"),
+]
+
+
+@pytest.mark.parametrize("text,line,key", [b[1:] for b in BAD], ids=[b[0] for b in BAD])
+def test_bad_buildspec_refused_before_any_container(text, line, key, tmp_path):
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "buildspec.yml").write_text(text)
+    with pytest.raises(SpecError) as info:
+        local_build.prepare(local_build.LocalBuildOptions(source_dir=src))
+    assert info.value.line == line and info.value.key == key
+    assert str(src / "buildspec.yml") in str(info.value)

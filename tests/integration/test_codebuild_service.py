@@ -1,0 +1,138 @@
+"""CodeBuild through the control plane: projects, StartBuild with overrides, build numbers and
+history, Parameter Store / Secrets Manager values masked in the stored log, reports stored on the
+build, stop, and a buildspec refused before any container starts."""
+
+from __future__ import annotations
+
+import base64
+import io
+import time
+import zipfile
+
+import pytest
+
+from emulator.cli.client import ControlPlaneError
+
+pytestmark = pytest.mark.integration
+
+
+def _zip(files: dict[str, str]) -> str:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, text in files.items():
+            archive.writestr(name, text)
+    return base64.b64encode(buffer.getvalue()).decode()
+
+
+def _wait(client, build_id: str, timeout: float = 120) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        build = client.get(f"/builds/{build_id}")
+        if build["buildComplete"]:
+            return build
+        time.sleep(0.3)
+    raise AssertionError(f"build {build_id} did not finish: {build}")
+
+
+def _log(client, build_id: str) -> str:
+    return "".join(c["text"] for c in client.get(f"/builds/{build_id}/log")["chunks"])
+
+
+@pytest.fixture(scope="module")
+def project(control_plane):
+    client = control_plane.client
+    client.post("/parameters", {"name": "/cb-test/api-url", "value": "https://api.internal.test", "type": "String",
+                                "overwrite": True})
+    try:
+        client.post("/secrets", {"name": "cb-test/token", "secretString": '{"token": "tok-9f8e7d"}'})
+    except ControlPlaneError:
+        pass  # a rerun against the same data directory
+    client.post("/projects", {
+        "name": "cb-conformance",
+        "environment": {"computeType": "BUILD_GENERAL1_SMALL", "environmentVariables": [
+            {"name": "STAGE", "value": "project", "type": "PLAINTEXT"},
+            {"name": "API_URL", "value": "/cb-test/api-url", "type": "PARAMETER_STORE"}]},
+        "timeoutInMinutes": 5,
+    })
+    return "cb-conformance"
+
+
+BUILDSPEC = """version: 0.2
+env:
+  variables:
+    STAGE: buildspec
+  secrets-manager:
+    TOKEN: cb-test/token:token
+phases:
+  build:
+    commands:
+      - echo "stage=$STAGE url=$API_URL token=$TOKEN"
+      - test "$TOKEN" = tok-9f8e7d
+      - mkdir -p out && printf '<testsuite><testcase classname="c" name="a"/><testcase classname="c" name="b"><failure/></testcase></testsuite>' > out/junit.xml
+reports:
+  tests:
+    files: [out/junit.xml]
+"""
+
+
+def test_start_build_resolves_masks_and_stores_reports(control_plane, project):
+    client = control_plane.client
+    build = client.post(f"/projects/{project}/builds", {
+        "sourceZip": _zip({"buildspec.yml": BUILDSPEC}),
+        "environmentVariablesOverride": [{"name": "STAGE", "value": "override", "type": "PLAINTEXT"}],
+    })
+    done = _wait(client, build["id"])
+    log = _log(client, build["id"])
+    assert done["buildStatus"] == "SUCCEEDED", log
+    assert "stage=override url=*** token=***" in log
+    assert "tok-9f8e7d" not in log and "api.internal.test" not in log
+    [report] = done["reports"]
+    assert report["testSummary"]["total"] == 2 and report["testSummary"]["statusCounts"]["FAILED"] == 1
+    phases = [p["phaseType"] for p in done["phases"]]
+    assert phases[:4] == ["SUBMITTED", "QUEUED", "PROVISIONING", "DOWNLOAD_SOURCE"]
+    assert phases[-2:] == ["FINALIZING", "COMPLETED"]
+    assert all("durationInSeconds" in p for p in done["phases"] if p["phaseType"] != "COMPLETED")
+
+
+def test_build_numbers_history_and_update(control_plane, project):
+    client = control_plane.client
+    updated = client.request("PATCH", f"/projects/{project}", json={"description": "updated"})
+    assert updated["description"] == "updated" and updated["environment"]["computeType"] == "BUILD_GENERAL1_SMALL"
+    spec = "version: 0.2\nphases:\n  build:\n    commands:\n      - echo \"n=$CODEBUILD_BUILD_NUMBER\"\n"
+    first = client.post(f"/projects/{project}/builds", {"sourceZip": _zip({}), "buildspecOverride": spec})
+    second = client.post(f"/projects/{project}/builds", {"sourceZip": _zip({}), "buildspecOverride": spec})
+    assert second["buildNumber"] == first["buildNumber"] + 1
+    _wait(client, first["id"]), _wait(client, second["id"])
+    assert f"n={second['buildNumber']}" in _log(client, second["id"])
+    history = [b["id"] for b in client.get(f"/projects/{project}/builds")["builds"]]
+    assert history.index(second["id"]) < history.index(first["id"])
+
+
+def test_stop_build(control_plane, project):
+    client = control_plane.client
+    spec = "version: 0.2\nphases:\n  build:\n    commands:\n      - sleep 300\n"
+    build = client.post(f"/projects/{project}/builds", {"sourceZip": _zip({}), "buildspecOverride": spec})
+    deadline = time.monotonic() + 60
+    while client.get(f"/builds/{build['id']}")["currentPhase"] != "BUILD" and time.monotonic() < deadline:
+        time.sleep(0.2)
+    client.post(f"/builds/{build['id']}/stop")
+    done = _wait(client, build["id"])
+    assert done["buildStatus"] == "STOPPED"
+    assert {p["phaseType"]: p.get("phaseStatus") for p in done["phases"]}["BUILD"] == "STOPPED"
+
+
+def test_refused_inputs(control_plane, project):
+    client = control_plane.client
+    with pytest.raises(ControlPlaneError, match="CODEBUILD_"):
+        client.post(f"/projects/{project}/builds", {"sourceZip": _zip({}), "environmentVariablesOverride": [
+            {"name": "CODEBUILD_BUILD_ID", "value": "x"}]})
+    with pytest.raises(ControlPlaneError, match="computeType"):
+        client.post("/projects", {"name": "cb-bad", "environment": {"computeType": "BUILD_GENERAL9"}})
+    spec = ("version: 0.2\nphases:\n  build:\n    commands:\n      - echo hi\n"
+            "artifacts:\n  files: ['**/*']\n  secondary-artifacts:\n    undeclared:\n      files: ['*']\n")
+    build = client.post(f"/projects/{project}/builds", {"sourceZip": _zip({}), "buildspecOverride": spec})
+    done = _wait(client, build["id"])
+    download = {p["phaseType"]: p for p in done["phases"]}["DOWNLOAD_SOURCE"]
+    assert done["buildStatus"] == "FAILED" and download["phaseStatus"] == "FAILED"
+    assert "secondary-artifacts.undeclared" in download["contexts"][0]["message"]
+    assert "INSTALL" not in {p["phaseType"] for p in done["phases"]}
