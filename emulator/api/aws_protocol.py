@@ -1,4 +1,5 @@
-"""AWS's json-1.1 wire protocol for every service the control plane answers, on one endpoint.
+"""AWS's JSON wire protocols (json-1.1; json-1.0 for CloudWatch) for every service the control
+plane answers, on one endpoint.
 
 Targets, operations, input validation and output shapes all come from botocore's own service
 models, so the `aws` CLI and SDKs see the same request checks and error names as on AWS. Each
@@ -55,6 +56,12 @@ class AwsProtocol:
             model = session.get_service_model(name)
             self.services[model.metadata["targetPrefix"]] = Service(model, provider)
         self._validator = ParamValidator()
+
+    def content_type(self, target: str | None) -> str:
+        """The service's own JSON version (CloudWatch speaks 1.0), 1.1 when the target is unknown."""
+        service = self.services.get((target or "").rsplit(".", 1)[0])
+        version = service.model.metadata.get("jsonVersion", "1.1") if service else "1.1"
+        return f"application/x-amz-json-{version}"
 
     def handle(self, target: str | None, body: bytes) -> tuple[int, dict]:
         """(HTTP status, JSON document) for one request; never raises."""
@@ -208,7 +215,7 @@ def aws_router(protocol: AwsProtocol) -> APIRouter:
         if target is None and b"Action=" in body:
             return _query_not_implemented(body)
         status, doc = await asyncio.to_thread(protocol.handle, target, body)
-        return Response(json.dumps(doc), status_code=status, media_type=CONTENT_TYPE)
+        return Response(json.dumps(doc), status_code=status, media_type=protocol.content_type(target))
 
     return router
 
