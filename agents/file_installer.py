@@ -13,6 +13,7 @@ import grp
 import os
 import pwd
 import shutil
+import subprocess
 
 from emulator import contracts
 
@@ -215,6 +216,10 @@ def _execute(kind: str, source: str, destination: str, record) -> None:
 
 
 def _apply_permission(target: str, permission: contracts.PermissionSpec) -> None:
+    if permission.acls:
+        _apply_acls(target, permission.acls)
+    if permission.context:
+        _apply_context(target, permission.context)
     try:
         if permission.mode and not os.path.islink(target):
             os.chmod(target, int(permission.mode, 8))
@@ -226,3 +231,37 @@ def _apply_permission(target: str, permission: contracts.PermissionSpec) -> None
         raise LifecycleFailure(UNKNOWN_ERROR, f"Could not set permissions on {target}: no such user or group {exc}") from None
     except (OSError, ValueError) as exc:
         raise LifecycleFailure(UNKNOWN_ERROR, f"Could not set permissions on {target}: {exc}") from None
+
+
+def _run_tool(argv: list[str], target: str, what: str) -> None:
+    try:
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise LifecycleFailure(UNKNOWN_ERROR, f"Could not set {what} on {target}: {exc}") from None
+    if done.returncode != 0:
+        raise LifecycleFailure(UNKNOWN_ERROR, f"Could not set {what} on {target}: {done.stderr.strip()}")
+
+
+def _apply_acls(target: str, acls: list[str]) -> None:
+    if shutil.which("setfacl") is None:
+        raise LifecycleFailure(
+            UNKNOWN_ERROR,
+            f"The appspec asks for acls ({', '.join(acls)}) on {target}, but this instance has no setfacl "
+            "(the acl package); remove permissions[].acls or use an instance image that has it",
+        )
+    for entry in acls:
+        _run_tool(["setfacl", "-m", entry, target], target, f"acl {entry}")
+
+
+def _apply_context(target: str, context: dict[str, str]) -> None:
+    if not os.path.exists("/sys/fs/selinux/enforce") or shutil.which("chcon") is None:
+        raise LifecycleFailure(
+            UNKNOWN_ERROR,
+            f"The appspec asks for the SELinux context {context} on {target}, but SELinux is not enabled in "
+            "this instance (containers share the host kernel and run without it); remove permissions[].context",
+        )
+    argv = ["chcon"]
+    for key, flag in (("user", "-u"), ("role", "-r"), ("type", "-t"), ("range", "-l")):
+        if context.get(key):
+            argv += [flag, context[key]]
+    _run_tool(argv + [target], target, "the SELinux context")

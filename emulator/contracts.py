@@ -105,6 +105,8 @@ class PermissionSpec:
     group: str | None = None
     mode: str | None = None
     type: list[str] = field(default_factory=list)  # "file" and/or "directory"
+    acls: list[str] = field(default_factory=list)  # setfacl entries such as "u:bob:rw"
+    context: dict[str, str] | None = None  # SELinux user, role, type, range
 
 
 @dataclass

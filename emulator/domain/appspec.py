@@ -380,6 +380,8 @@ def to_permissions(spec: AppSpec) -> list[contracts.PermissionSpec]:
             group=p.group,
             mode=p.mode,
             type=list(p.type),
+            acls=list(p.acls),
+            context=dict(p.context) if p.context else None,
         )
         for p in spec.permissions
     ]

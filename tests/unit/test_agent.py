@@ -531,3 +531,28 @@ def test_full_loop_against_a_fake_control_plane(tmp_path, root, capfd):
     # Two outages (the failing polls, the refused result post): one line as each starts and ends.
     assert err.count("control plane unavailable (poll") == 1 and err.count("control plane unavailable (result") == 1
     assert err.count("control plane reachable again") == 2
+
+
+def test_install_acls_and_selinux_context_fail_clearly_where_the_instance_cannot_apply_them(tmp_path, root,
+                                                                                           monkeypatch):
+    dest = tmp_path / "app"
+    archive_with(root, "d-1", {"latest/index.html": "v1", "static/a.js": "1"})
+    monkeypatch.setattr(file_installer.shutil, "which", lambda name: None)
+    acl = install_command("d-1", dest, permissions=[contracts.PermissionSpec(object=str(dest), acls=["u:bob:rw"])])
+    result = command_executor.execute(root, acl)
+    assert result.status == "Failed" and "u:bob:rw" in result.message and "setfacl" in result.message
+    archive_with(root, "d-2", {"latest/index.html": "v1", "static/a.js": "1"})
+    context = install_command("d-2", dest, permissions=[contracts.PermissionSpec(
+        object=str(dest), context={"type": "httpd_sys_content_t"})])
+    result = command_executor.execute(root, context)
+    assert result.status == "Failed" and "httpd_sys_content_t" in result.message and "SELinux" in result.message
+
+
+def test_acls_reach_the_agent_from_the_appspec():
+    from emulator.domain.appspec import parse_appspec, to_permissions
+
+    spec = parse_appspec("version: 0.0\nos: linux\npermissions:\n  - object: /srv\n    acls: [\"u:bob:rw\"]\n"
+                         "    context:\n      type: httpd_sys_content_t\n")
+    permission = to_permissions(spec)[0]
+    assert permission.acls == ["u:bob:rw"] and permission.context == {"type": "httpd_sys_content_t"}
+    assert contracts.decode(contracts.PermissionSpec, contracts.encode(permission)) == permission
