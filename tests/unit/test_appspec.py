@@ -95,7 +95,8 @@ def test_full_syntax_parses():
     assert spec.file_exists_behavior == "OVERWRITE"
     first, second = appspec.to_permissions(spec)
     assert first == contracts.PermissionSpec(
-        object="/srv/app", pattern="*.sh", except_=["keep.sh"], owner="www-data", group="www-data", mode="0750", type=["file"]
+        object="/srv/app", pattern="*.sh", except_=["keep.sh"], owner="www-data", group="www-data", mode="0750", type=["file"],
+        acls=["u:bob:rw"], context={"type": "httpd_sys_content_t"},
     )
     assert second.mode == "644" and second.type == ["file", "directory"] and second.pattern == "**"
     assert spec.hooks["ApplicationStop"] == []
