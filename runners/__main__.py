@@ -9,10 +9,9 @@ import os
 import sys
 
 from emulator import contracts
-from runners.control_client import ControlClient, ControlPlaneError
+from runners import local_mode
 from runners.log_stream import LogStream
 from runners.phase_executor import execute_plan
-from runners import local_mode
 
 
 def run_local(plan_file: str) -> int:
@@ -34,6 +33,8 @@ def run_local(plan_file: str) -> int:
 def main() -> int:
     if local_mode.plan_file_given():
         return run_local(local_mode.plan_file_given())
+    from runners.control_client import ControlClient, ControlPlaneError  # urllib: slow to import, remote only
+
     names = (contracts.ENV_CONTROL_URL, contracts.ENV_BUILD_ID, contracts.ENV_TOKEN)
     missing = [n for n in names if not os.environ.get(n)]
     if missing:

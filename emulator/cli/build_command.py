@@ -10,7 +10,6 @@ from rich.console import Console
 from rich.table import Table
 
 from emulator import contracts
-from emulator.cli.client import Client, ControlPlaneError
 from emulator.config import load_settings
 from emulator.domain.errors import SpecError
 
@@ -131,11 +130,15 @@ def _local_params(settings):
 # ------------------------------------------------------------ params / secrets
 
 
-def _client() -> Client:
+def _client():
+    from emulator.cli.client import Client
+
     return Client(load_settings().control_url)
 
 
 def _call(fn):
+    from emulator.cli.client import ControlPlaneError
+
     try:
         return fn()
     except ControlPlaneError as exc:
