@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs everything pipelocal needs on a fresh Debian machine with a running Docker engine:
-# host packages (git, debootstrap), a virtualenv with pipelocal, and the container images.
+# host packages (git, debootstrap, chromium for the console tests), a virtualenv with pipelocal, and the container images.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -11,6 +11,9 @@ step() { printf '\033[1m==> %s\033[0m\n' "$*"; }
 need_pkgs=()
 command -v git >/dev/null || need_pkgs+=(git)
 command -v debootstrap >/dev/null || need_pkgs+=(debootstrap)
+# headless Chromium and its driver, for the console's browser tests
+command -v chromium >/dev/null || need_pkgs+=(chromium)
+command -v chromedriver >/dev/null || need_pkgs+=(chromium-driver)
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   step "installing host packages: ${need_pkgs[*]}"
   if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi

@@ -8,6 +8,7 @@ from fastapi.responses import JSONResponse
 from emulator.api.aws_protocol import AwsProtocol, aws_router
 from emulator.api.codebuild_routes import codebuild_router
 from emulator.api.codedeploy_routes import codedeploy_router
+from emulator.api.console_routes import console_router
 from emulator.api.git_http import git_router
 from emulator.api.internal_routes import internal_router
 from emulator.api.management_routes import management_router
@@ -27,6 +28,7 @@ def create_app(cp: ControlPlane) -> FastAPI:
     app.include_router(codebuild_router(cp))
     app.include_router(git_router(cp.repos, cp.on_push))
     app.include_router(aws_router(AwsProtocol(providers_for(cp))))
+    app.include_router(console_router(cp))
 
     def error(status: int, kind: str, message: str) -> JSONResponse:
         return JSONResponse({"error": kind, "message": message}, status_code=status)
