@@ -27,6 +27,12 @@ class Settings:
     s3_advertise_url: str | None = None
     # lets agents that carry it register instances the control plane did not launch
     registration_token: str | None = None
+    # CloudWatch: 60 means one emulated minute passes in one real second (alarm periods, bake times)
+    time_scale: float = 1.0
+    # requests per second per instance that the built-in traffic generator sends to the fleet's apps
+    traffic_rate: float = 5.0
+    # emulated seconds a deployment to a group with alarms keeps watching them after its last instance
+    deploy_bake_seconds: float = 300.0
 
     @property
     def data_dir(self) -> Path:
@@ -93,4 +99,17 @@ def load_settings() -> Settings:
         advertise_url=(env.get("PIPELOCAL_ADVERTISE_URL") or "").rstrip("/") or None,
         s3_advertise_url=(env.get("PIPELOCAL_S3_ADVERTISE_URL") or "").rstrip("/") or None,
         registration_token=env.get("PIPELOCAL_REGISTRATION_TOKEN") or None,
+        time_scale=_number(env, "PIPELOCAL_TIME_SCALE", 1.0),
+        traffic_rate=_number(env, "PIPELOCAL_TRAFFIC_RATE", 5.0),
+        deploy_bake_seconds=_number(env, "PIPELOCAL_DEPLOY_BAKE_SECONDS", 300.0),
     )
+
+
+def _number(env, name: str, default: float) -> float:
+    raw = env.get(name)
+    if not raw:
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise ValueError(f"{name}={raw!r}: expected a number") from None

@@ -7,6 +7,11 @@ from dataclasses import dataclass
 from emulator.config import Settings
 from emulator.orchestration import Orchestrator
 from emulator.runtime.container_runtime import LABEL_ROLE, ContainerRuntime
+from emulator.services.cloudwatch.alarms import Alarms
+from emulator.services.cloudwatch.deployment_alarms import DeploymentAlarmMonitor
+from emulator.services.cloudwatch.fleet_traffic import FleetTraffic, fleet_targets
+from emulator.services.cloudwatch.metric_store import MetricStore
+from emulator.services.cloudwatch.time_scale import TimeScale
 from emulator.services.codebuild.builds import BuildService, Endpoints
 from emulator.services.codebuild.projects import Projects
 from emulator.services.codecommit.repositories import Repositories
@@ -39,6 +44,11 @@ class ControlPlane:
     pipelines: Pipelines
     executions: Executions
     params: ParameterStore | None = None
+    time_scale: TimeScale | None = None
+    metrics: MetricStore | None = None
+    alarms: Alarms | None = None
+    traffic: FleetTraffic | None = None
+    alarm_monitor: DeploymentAlarmMonitor | None = None
 
     def on_push(self, repository: str, before: dict[str, str], after: dict[str, str]) -> list[str]:
         """A push to a watched branch starts the pipelines whose source it is."""
@@ -63,7 +73,15 @@ class ControlPlane:
         for info in self.runtime.list({LABEL_ROLE: "build"}):
             self.runtime.remove(info.id)
         self.fleet.adopt()
+        self.start_monitoring()
         return report
+
+    def start_monitoring(self) -> None:
+        """The alarm evaluator and the fleet's traffic generator run for the life of the process."""
+        if self.alarms:
+            self.alarms.start()
+        if self.traffic:
+            self.traffic.start()
 
 
 def assemble(settings: Settings, runtime: ContainerRuntime, gateway: str) -> ControlPlane:
@@ -94,5 +112,10 @@ def assemble(settings: Settings, runtime: ContainerRuntime, gateway: str) -> Con
         "CodeDeploy": CodeDeployAction(deployments),
     }
     executions = Executions(orch, pipelines, providers, settings.artifact_bucket)
+    scale = TimeScale(settings.time_scale)
+    metrics = MetricStore(db, scale)
+    alarms = Alarms(orch, metrics, scale)
+    traffic = FleetTraffic(metrics, scale, fleet_targets(apps, fleet), rate=settings.traffic_rate)
+    monitor = DeploymentAlarmMonitor(db, scale, settings.deploy_bake_seconds)
     return ControlPlane(settings, db, orch, store, runtime, repos, projects, builds, apps, fleet, queue,
-                        deployments, pipelines, executions, params)
+                        deployments, pipelines, executions, params, scale, metrics, alarms, traffic, monitor)

@@ -12,6 +12,7 @@ ACTION_EXECUTION = "action-execution"
 BUILD = "build"
 DEPLOYMENT = "deployment"
 DEPLOYMENT_TARGET = "deployment-target"
+METRIC_ALARM = "metric-alarm"
 
 TERMINAL = {
     PIPELINE_EXECUTION: {"Succeeded", "Failed", "Stopped", "Superseded", "Cancelled"},
@@ -20,6 +21,7 @@ TERMINAL = {
     BUILD: {"SUCCEEDED", "FAILED", "FAULT", "TIMED_OUT", "STOPPED"},
     DEPLOYMENT: {"Succeeded", "Failed", "Stopped"},
     DEPLOYMENT_TARGET: {"Succeeded", "Failed", "Skipped", "Unknown"},
+    METRIC_ALARM: set(),
 }
 
 TRANSITIONS: dict[str, dict[str | None, set[str]]] = {
@@ -54,6 +56,13 @@ TRANSITIONS: dict[str, dict[str | None, set[str]]] = {
         "Pending": {"InProgress", "Skipped", "Failed", "Unknown"},
         "InProgress": {"Succeeded", "Failed", "Skipped", "Unknown", "Ready"},
         "Ready": {"Succeeded", "Failed"},
+    },
+    # CloudWatch: a new alarm starts with insufficient data; any state may follow any other.
+    METRIC_ALARM: {
+        None: {"INSUFFICIENT_DATA"},
+        "INSUFFICIENT_DATA": {"OK", "ALARM"},
+        "OK": {"ALARM", "INSUFFICIENT_DATA"},
+        "ALARM": {"OK", "INSUFFICIENT_DATA"},
     },
 }
 

@@ -121,6 +121,26 @@ class Database:
             )
             return self._query("SELECT value FROM counters WHERE name=?", (name,))[0][0]
 
+    # ------------------------------------------------------------ service-owned tables
+
+    def execute_script(self, script: str) -> None:
+        """Lets a service create its own tables (CREATE ... IF NOT EXISTS) in this file."""
+        with self._lock:
+            self._conn.executescript(script)
+
+    def execute(self, sql: str, args: tuple = ()) -> list[tuple]:
+        return self._query(sql, args)
+
+    def execute_many(self, sql: str, rows: list[tuple]) -> None:
+        with self._lock:
+            self._conn.execute("BEGIN")
+            try:
+                self._conn.executemany(sql, rows)
+                self._conn.execute("COMMIT")
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+
     # ------------------------------------------------------------ logs
 
     def append_log(self, kind: str, id: str, text: str) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from emulator.api.providers.cloudwatch import CloudWatchProvider
 from emulator.api.providers.codebuild import CodeBuildProvider
 from emulator.api.providers.codecommit import CodeCommitProvider
 from emulator.api.providers.codedeploy import CodeDeployProvider
@@ -13,7 +14,7 @@ from emulator.api.providers.ssm import SsmProvider
 
 
 class NotYetImplemented:
-    """A service whose every operation answers "not implemented" (CloudWatch until it exists)."""
+    """A service whose every operation answers "not implemented" (CloudWatch Logs until it exists)."""
 
 
 def providers_for(cp: Any) -> dict[str, Any]:
@@ -23,7 +24,7 @@ def providers_for(cp: Any) -> dict[str, Any]:
         "codebuild": CodeBuildProvider(cp.projects, cp.builds, cp.repos, cp.store),
         "codedeploy": CodeDeployProvider(cp.apps, cp.deployments, cp.fleet),
         "codecommit": CodeCommitProvider(cp.repos),
-        "cloudwatch": NotYetImplemented(),
+        "cloudwatch": CloudWatchProvider(cp.metrics, cp.alarms) if getattr(cp, "alarms", None) else NotYetImplemented(),
         "logs": NotYetImplemented(),
     }
     params = getattr(cp, "params", None)
