@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import secrets
 
 from fastapi import APIRouter, Header, HTTPException, Request, Response
@@ -66,7 +65,7 @@ def internal_router(cp: ControlPlane) -> APIRouter:
     @router.post(contracts.AGENT_POLL)
     async def poll(instance: str, wait: float = 20.0, token: str | None = token_header):
         agent_auth(instance, token)
-        command = await asyncio.to_thread(cp.queue.poll, instance, min(max(wait, 0.0), 30.0))
+        command = await cp.queue.poll_async(instance, min(max(wait, 0.0), 30.0))
         return contracts.encode(contracts.PollResponse(command=command))
 
     @router.post(contracts.AGENT_HEARTBEAT)

@@ -606,3 +606,30 @@ def test_group_tag_filters_are_checked(tmp_path):
     with pytest.raises(ValueError, match="cannot both"):
         apps.create_group("a", "g", ec2TagFilters=[{"Key": "x", "Value": "y"}],
                           ec2TagSet={"ec2TagSetList": [[{"Key": "x", "Value": "y"}]]})
+
+
+# ---------------------------------------------------------------- long polls hold no thread
+
+
+def test_many_async_polls_wait_together_and_a_put_from_a_thread_wakes_only_its_instance():
+    import asyncio
+
+    queue = CommandQueue()
+
+    async def scenario():
+        waiters = [asyncio.create_task(queue.poll_async(f"i-{n}", 5.0)) for n in range(100)]
+        await asyncio.sleep(0.05)
+        command = contracts.HostCommand(command_id="c", deployment_id="d", deployment_group_id="g",
+                                        lifecycle_event="BeforeInstall")
+        started = time.monotonic()
+        threading.Thread(target=queue.put, args=("i-42", command)).start()
+        got = await waiters[42]
+        woke_after = time.monotonic() - started
+        assert all(not w.done() for i, w in enumerate(waiters) if i != 42)
+        for w in waiters:
+            w.cancel()
+        return got, woke_after
+
+    got, woke_after = asyncio.run(scenario())
+    assert got.command_id == "c" and woke_after < 1.0
+    assert asyncio.run(queue.poll_async("i-1", 0.1)) is None

@@ -1,11 +1,13 @@
 """Host commands waiting for agents, and their results.
 
 Agents long-poll for the next command of their instance. A result is stored once; a repeated
-report of the same command changes nothing, so agents may retry freely.
+report of the same command changes nothing, so agents may retry freely. The HTTP server waits with
+`poll_async`, which holds no thread, so a fleet of any size can poll at once.
 """
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from collections import deque
@@ -20,11 +22,14 @@ class CommandQueue:
         self._results: dict[str, contracts.CommandResult] = {}
         self._heartbeats: dict[str, float] = {}
         self.last_seen: dict[str, float] = {}
+        self._async_waiters: dict[str, list[tuple[asyncio.AbstractEventLoop, asyncio.Event]]] = {}
 
     def put(self, instance: str, command: contracts.HostCommand) -> None:
         with self._lock:
             self._pending.setdefault(instance, deque()).append(command)
             self._lock.notify_all()
+            for loop, event in self._async_waiters.get(instance, []):
+                loop.call_soon_threadsafe(event.set)
 
     def poll(self, instance: str, wait: float) -> contracts.HostCommand | None:
         deadline = time.monotonic() + wait
@@ -39,6 +44,31 @@ class CommandQueue:
                     return None
                 self._lock.wait(remaining)
                 self.last_seen[instance] = time.time()
+
+    async def poll_async(self, instance: str, wait: float) -> contracts.HostCommand | None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + wait
+        while True:
+            event = asyncio.Event()
+            waiter = (loop, event)
+            with self._lock:
+                self.last_seen[instance] = time.time()
+                queue = self._pending.get(instance)
+                if queue:
+                    return queue.popleft()
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    return None
+                self._async_waiters.setdefault(instance, []).append(waiter)
+            try:
+                await asyncio.wait_for(event.wait(), remaining)
+            except asyncio.TimeoutError:
+                pass
+            finally:
+                with self._lock:
+                    waiters = self._async_waiters.get(instance, [])
+                    if waiter in waiters:
+                        waiters.remove(waiter)
 
     def heartbeat(self, instance: str, command_id: str) -> None:
         with self._lock:
