@@ -6,6 +6,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from emulator.api.aws_protocol import AwsProtocol, aws_router
+from emulator.api.cloudwatch_routes import cloudwatch_router
 from emulator.api.codebuild_routes import codebuild_router
 from emulator.api.codedeploy_routes import codedeploy_router
 from emulator.api.console_routes import console_router
@@ -26,6 +27,7 @@ def create_app(cp: ControlPlane) -> FastAPI:
     app.include_router(management_router(cp))
     app.include_router(codedeploy_router(cp))
     app.include_router(codebuild_router(cp))
+    app.include_router(cloudwatch_router(cp))
     app.include_router(git_router(cp.repos, cp.on_push))
     app.include_router(aws_router(AwsProtocol(providers_for(cp))))
     app.include_router(console_router(cp))
