@@ -57,6 +57,7 @@ class Applications:
                                          "onPremisesTagSetList"),
             "serviceRoleArn": options.get("serviceRoleArn", f"arn:aws:iam::{self.db.account}:role/CodeDeployRole"),
             "autoRollbackConfiguration": options.get("autoRollbackConfiguration") or {"enabled": False, "events": []},
+            "alarmConfiguration": _alarm_configuration(options.get("alarmConfiguration")),
             "deploymentStyle": options.get("deploymentStyle") or
             {"deploymentType": "IN_PLACE", "deploymentOption": "WITHOUT_TRAFFIC_CONTROL"},
             "computePlatform": "Server",
@@ -140,3 +141,17 @@ def _tag_set(tag_set, where: str, list_key: str) -> dict:
     if not isinstance(groups, list) or len(groups) > 3:
         raise ValueError(f"{where}.{list_key}: expected a list of at most 3 lists of tag filters")
     return {list_key: [_tag_filters(g, f"{where}.{list_key}[{i}]") for i, g in enumerate(groups)]}
+
+
+def _alarm_configuration(config) -> dict:
+    """CloudWatch alarms that stop a deployment: at most 10, each by name."""
+    if not config:
+        return {"enabled": False, "ignorePollAlarmFailure": False, "alarms": []}
+    alarms = config.get("alarms") or []
+    if len(alarms) > 10:
+        raise ValueError(f"alarmConfiguration.alarms has {len(alarms)} alarms: at most 10 per deployment group")
+    for i, alarm in enumerate(alarms):
+        if not isinstance(alarm, dict) or not alarm.get("name"):
+            raise ValueError(f"alarmConfiguration.alarms[{i}]: expected {{\"name\": \"<alarm name>\"}}")
+    return {"enabled": bool(config.get("enabled")), "ignorePollAlarmFailure": bool(config.get("ignorePollAlarmFailure")),
+            "alarms": [{"name": a["name"]} for a in alarms]}

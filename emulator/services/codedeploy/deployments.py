@@ -34,6 +34,8 @@ BUNDLE_TYPES = ("zip", "tar", "tgz")
 _NO_SCRIPTS = {"errorCode": "Success", "scriptName": "", "message": "Succeeded", "logTail": ""}
 # How long an instance may stay silent while it owes a result before its event fails.
 SILENCE_LIMIT = 60.0
+# Real seconds between looks at a group's CloudWatch alarms while its deployment runs or bakes.
+ALARM_POLL = 0.25
 
 
 class DeploymentService:
@@ -49,6 +51,9 @@ class DeploymentService:
         # Deployments to one group run one at a time, in creation order; the rest wait as Queued.
         self._slots = threading.Condition()
         self._group_queue: dict[str, list[str]] = {}
+        # CloudWatch, when wired: `alarms_in_alarm(group)`, `bake_time(group)` (see cloudwatch/deployment_alarms.py)
+        self.alarm_monitor = None
+        self._alarm_stops: dict[str, list[str]] = {}
 
     # ------------------------------------------------------------ API
 
@@ -199,6 +204,7 @@ class DeploymentService:
         finally:
             with self._slots:
                 self._stop_requested.discard(deployment_id)
+                self._alarm_stops.pop(deployment_id, None)
                 queue = self._group_queue.get(group_id, [])
                 if deployment_id in queue:
                     queue.remove(deployment_id)
@@ -259,6 +265,7 @@ class DeploymentService:
             running: dict[Future, str] = {}
             pending = list(order)
             while pending or running:
+                self._stop_if_alarm(deployment_id, group)
                 halt = deployment_id in self._stop_requested or stopped_early
                 while pending and len(running) < plan.concurrency and not halt:
                     iid = pending.pop(0)
@@ -270,7 +277,8 @@ class DeploymentService:
                     pending = []
                 if not running:
                     break
-                done, _ = wait(list(running), return_when=FIRST_COMPLETED)
+                done, _ = wait(list(running), return_when=FIRST_COMPLETED,
+                               timeout=ALARM_POLL if self.alarm_monitor else None)
                 for future in done:
                     iid = running.pop(future)
                     outcomes[iid] = bool(future.result())
@@ -281,14 +289,23 @@ class DeploymentService:
                 self._overview(deployment_id)
 
         self._overview(deployment_id)
+        succeeded = [i for i, ok in outcomes.items() if ok]
+        failed_last_only = len(outcomes) == len(order) and [i for i, ok in outcomes.items() if not ok] == [order[-1]]
+        healthy = deployment_math.succeeded(plan, len(order), len(succeeded), failed_last_only)
+        if healthy and deployment_id not in self._stop_requested:
+            self._bake(deployment_id, group)
+        if deployment_id in self._alarm_stops:
+            self._end(deployment_id, "Stopped", {"code": "ALARM_ACTIVE", "message":
+                      "One or more alarms have been activated according to the Amazon CloudWatch metrics you "
+                      "selected, and the affected deployments have been stopped. Activated alarms: "
+                      + ", ".join(self._alarm_stops.pop(deployment_id))}, rollback_event="DEPLOYMENT_STOP_ON_ALARM")
+            return
         if deployment_id in self._stop_requested:
             self._end(deployment_id, "Stopped", {"code": "DEPLOYMENT_STOPPED",
                                                  "message": "The deployment was stopped by a user request."},
                       rollback_event="DEPLOYMENT_STOP_ON_REQUEST")
             return
-        succeeded = [i for i, ok in outcomes.items() if ok]
-        failed_last_only = len(outcomes) == len(order) and [i for i, ok in outcomes.items() if not ok] == [order[-1]]
-        if deployment_math.succeeded(plan, len(order), len(succeeded), failed_last_only):
+        if healthy:
             revision = {**doc["revision"], "deploymentId": deployment_id, "description": doc.get("description")}
             for iid in succeeded:
                 self.fleet.record_success(iid, doc["deploymentGroupId"], deployment_id, revision)
@@ -302,6 +319,29 @@ class DeploymentService:
                       "The overall deployment failed because too many individual instances failed deployment, "
                       "too few healthy instances are available for deployment, or some instances in your "
                       "deployment group are experiencing problems."}, rollback_event="DEPLOYMENT_FAILURE")
+
+    def _stop_if_alarm(self, deployment_id: str, group: dict) -> bool:
+        """An alarm of the group in ALARM stops the deployment (DEPLOYMENT_STOP_ON_ALARM)."""
+        if not self.alarm_monitor or deployment_id in self._alarm_stops:
+            return deployment_id in self._alarm_stops
+        active = self.alarm_monitor.alarms_in_alarm(group)
+        if active:
+            with self._slots:
+                self._alarm_stops[deployment_id] = active
+                self._stop_requested.add(deployment_id)
+        return bool(active)
+
+    def _bake(self, deployment_id: str, group: dict) -> None:
+        """After the last instance, keeps watching the group's alarms for the bake time (Baking)."""
+        bake = self.alarm_monitor.bake_time(group) if self.alarm_monitor else 0.0
+        if bake <= 0 or self._stop_if_alarm(deployment_id, group):
+            return
+        self.orch.transition(KIND, deployment_id, "Baking")
+        deadline = time.monotonic() + bake
+        while time.monotonic() < deadline and deployment_id not in self._stop_requested:
+            if self._stop_if_alarm(deployment_id, group):
+                return
+            time.sleep(min(ALARM_POLL, max(0.0, deadline - time.monotonic())))
 
     def _targets(self, doc: dict, group: dict) -> list[dict]:
         if doc.get("_instanceNames"):
