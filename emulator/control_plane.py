@@ -96,7 +96,8 @@ def assemble(settings: Settings, runtime: ContainerRuntime, gateway: str) -> Con
     repos = Repositories(db, settings.repos_dir, settings.control_url)
     projects = Projects(db)
     params = ParameterStore(db)
-    builds = BuildService(orch, projects, store, runtime, endpoints, params=params)
+    builds = BuildService(orch, projects, store, runtime, endpoints, params=params,
+                          cache_dir=settings.data_dir / "cache")
     apps = Applications(db)
     queue = CommandQueue()
     fleet = Fleet(db, runtime, control_for_containers, container_env={

@@ -51,6 +51,18 @@ class Orchestrator:
             self._changed.notify_all()
             return doc
 
+    def resume(self, kind: str, id: str, **changes: Any) -> dict:
+        """A retry: a failed or stopped resource runs again (statuses.RESUMABLE)."""
+        with self._lock:
+            doc = self.db.get(kind, id)
+            if doc is None:
+                raise KeyError(f"{kind} {id}")
+            statuses.check_resume(kind, doc.get("status"))
+            doc = self.db.update(kind, id, status=statuses.RESUMED, updatedAt=time.time(), endTime=None, **changes)
+            self.db.add_event(kind, id, statuses.RESUMED, _summary(doc))
+            self._changed.notify_all()
+            return doc
+
     def update(self, kind: str, id: str, event: bool = True, **changes: Any) -> dict:
         """Changes fields other than status (phase lists, lifecycle events, outputs)."""
         with self._lock:

@@ -38,6 +38,7 @@ def build(
     compute_type: str = typer.Option("BUILD_GENERAL1_SMALL", "--compute-type", help="CPU and memory limits."),
     phase: str = typer.Option(None, "--phase", help="Run only this phase (install, pre_build, build, post_build)."),
     timeout: float = typer.Option(3600, "--timeout", help="Stop the build after this many seconds (TIMED_OUT)."),
+    cache_dir: Path = typer.Option(None, "--cache-dir", help="A LOCAL cache directory for the buildspec's cache."),
 ) -> None:
     """Run a buildspec against a local directory, like CodeBuild's codebuild_build.sh. Exit code 0 only on success."""
     from emulator.runtime.container_runtime import ImageMissing, RuntimeUnavailable
@@ -52,7 +53,7 @@ def build(
             source_dir=source, buildspec=buildspec, image=image, compute_type=compute_type, env=env,
             artifacts_dir=artifacts, source_mode=source_mode, privileged=privileged, phase=phase,
             timeout_seconds=timeout, region=settings.region, account=settings.account_id,
-            params=_local_params(settings),
+            params=_local_params(settings), cache_dir=cache_dir,
         )
         spec, _ = local_build.prepare(options)
     except (SpecError, local_build.LocalBuildError) as exc:

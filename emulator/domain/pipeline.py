@@ -21,6 +21,8 @@ PROVIDERS: dict[str, tuple[set[str], set[str], tuple[int, int], tuple[int, int]]
     "CodeCommit": ({"Source"}, {"RepositoryName", "BranchName"}, (0, 0), (1, 1)),
     "CodeBuild": ({"Build", "Test"}, {"ProjectName"}, (1, 5), (0, 5)),
     "CodeDeploy": ({"Deploy"}, {"ApplicationName", "DeploymentGroupName"}, (1, 1), (0, 0)),
+    "S3": ({"Source"}, {"S3Bucket", "S3ObjectKey"}, (0, 0), (1, 1)),
+    "Manual": ({"Approval"}, set(), (0, 0), (0, 0)),
 }
 
 
@@ -116,6 +118,13 @@ def validate_pipeline(decl: Any, file: str = "pipeline") -> dict:
                 fail(f"{at}: configuration", "a mapping of strings", action, "configuration")
             for key in sorted(required - set(config)):
                 fail(f"{at}: configuration.{key}", f"{key} is required for {provider}", action, "configuration")
+            if "timeoutInMinutes" in action:
+                minutes = action["timeoutInMinutes"]
+                if provider != "Manual":
+                    fail(f"{at}: timeoutInMinutes", "no timeoutInMinutes: it applies to manual approval actions only",
+                         action, "timeoutInMinutes")
+                if not isinstance(minutes, int) or isinstance(minutes, bool) or not 5 <= minutes <= 86400:
+                    fail(f"{at}: timeoutInMinutes", "an integer from 5 to 86400", action, "timeoutInMinutes")
             run_order = action.get("runOrder", 1)
             if not isinstance(run_order, int) or isinstance(run_order, bool) or not 1 <= run_order <= 999:
                 fail(f"{at}: runOrder", "an integer from 1 to 999", action, "runOrder")

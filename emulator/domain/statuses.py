@@ -84,8 +84,22 @@ BUILD_PHASES = [
 LIFECYCLE_EVENT_STATUSES = {"Pending", "InProgress", "Succeeded", "Failed", "Skipped", "Unknown"}
 
 
+# The one way out of a terminal status: CodePipeline's RetryStageExecution runs a failed or
+# stopped execution (and its stage) again, under the same id.
+RESUMABLE = {
+    PIPELINE_EXECUTION: {"Failed", "Stopped"},
+    STAGE_EXECUTION: {"Failed", "Stopped"},
+}
+RESUMED = "InProgress"
+
+
 class TransitionRefused(ValueError):
     pass
+
+
+def check_resume(kind: str, current: str | None) -> None:
+    if current not in RESUMABLE.get(kind, set()):
+        raise TransitionRefused(f"{kind}: {current or '(new)'} cannot be retried")
 
 
 def check_transition(kind: str, current: str | None, new: str) -> None:

@@ -81,7 +81,8 @@ def test_seed_pipeline_through_the_aws_cli(aws, tmp_path):
     created = aws("codepipeline", "create-pipeline", "--cli-input-json", f"file://{tmp_path / 'pipeline.json'}")
     assert created["pipeline"]["version"] == 1
 
-    execution_id = aws("codepipeline", "start-pipeline-execution", "--name", "cli-pipeline")["pipelineExecutionId"]
+    started = aws("codepipeline", "list-pipeline-executions", "--pipeline-name", "cli-pipeline")
+    execution_id = started["pipelineExecutionSummaries"][0]["pipelineExecutionId"]  # creating it started it
     deadline = time.monotonic() + 600
     while time.monotonic() < deadline:
         execution = aws("codepipeline", "get-pipeline-execution", "--pipeline-name", "cli-pipeline",

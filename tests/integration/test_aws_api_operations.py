@@ -53,10 +53,9 @@ def test_malformed_requests_get_aws_shaped_errors(control_plane):
         assert response.json()["message"]
 
 
-def test_unimplemented_services_answer_not_implemented(aws):
-    code, message = error_of(aws("cloudwatch").put_metric_data, Namespace="x",
-                             MetricData=[{"MetricName": "m", "Value": 1.0}])
-    assert code == "NotImplemented" and "PutMetricData" in message
+def test_unimplemented_operations_answer_not_implemented(aws):
+    code, message = error_of(aws("codepipeline").list_webhooks)
+    assert code == "NotImplemented" and "ListWebhooks" in message
 
 
 # ---------------------------------------------------------------- CodeCommit
@@ -296,7 +295,17 @@ def test_pipeline_lifecycle_and_lookups(aws, control_plane):
     state = cp.get_pipeline_state(name="api-pipe")
     assert [s["stageName"] for s in state["stageStates"]] == ["Source", "Build"]
     assert state["pipelineVersion"] == 2
-    assert cp.list_pipeline_executions(pipelineName="api-pipe")["pipelineExecutionSummaries"] == []
+    # creating the pipeline started it; its source repository does not exist, so Source fails and says why
+    summaries = cp.list_pipeline_executions(pipelineName="api-pipe")["pipelineExecutionSummaries"]
+    assert [s["trigger"]["triggerType"] for s in summaries] == ["CreatePipeline"]
+    first = summaries[0]["pipelineExecutionId"]
+    deadline = time.monotonic() + 30
+    while cp.get_pipeline_execution(pipelineName="api-pipe", pipelineExecutionId=first)[
+            "pipelineExecution"]["status"] == "InProgress" and time.monotonic() < deadline:
+        time.sleep(0.2)
+    source = cp.list_action_executions(pipelineName="api-pipe")["actionExecutionDetails"][0]
+    assert (source["actionName"], source["status"]) == ("Src", "Failed")
+    assert "'r'" in source["output"]["executionResult"]["externalExecutionSummary"]
 
     assert error_of(cp.get_pipeline, name="nope")[0] == "PipelineNotFoundException"
     assert error_of(cp.get_pipeline_state, name="nope")[0] == "PipelineNotFoundException"

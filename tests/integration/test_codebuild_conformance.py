@@ -397,3 +397,39 @@ def test_bad_buildspec_refused_before_any_container(text, line, key, tmp_path):
         local_build.prepare(local_build.LocalBuildOptions(source_dir=src))
     assert info.value.line == line and info.value.key == key
     assert str(src / "buildspec.yml") in str(info.value)
+
+
+CACHE_SPEC = """
+    version: 0.2
+    phases:
+      build:
+        commands:
+          - test -f deps/stamp && echo "restored=$(cat deps/stamp)" || echo restored=none
+          - mkdir -p deps /root/.tool && echo "$STAMP" > deps/stamp && echo t > /root/.tool/t
+    cache:
+      key: deps-$(codebuild-hash-files lock.txt)
+      fallback-keys: [deps-]
+      paths: ['deps/**/*', '/root/.tool/**/*']
+    """
+
+
+def test_local_cache_key_then_fallback_key(tmp_path, images):
+    cache = tmp_path / "cache"
+
+    def build(lock: str, stamp: str) -> str:
+        case = Case("cache", CACHE_SPEC, "SUCCEEDED", files={"lock.txt": lock}, env={"STAMP": stamp})
+        src = tmp_path / "src"
+        src.mkdir(exist_ok=True)
+        (src / "buildspec.yml").write_text(textwrap.dedent(case.buildspec).lstrip())
+        (src / "lock.txt").write_text(lock)
+        options = local_build.LocalBuildOptions(source_dir=src, env=case.env, cache_dir=cache)
+        spec, _ = local_build.prepare(options)
+        log: list[str] = []
+        result = local_build.run(options, spec, log.append, lambda r: None, DockerEngine(installation=str(tmp_path)))
+        assert result.status == "SUCCEEDED", "".join(log)
+        return "".join(log)
+
+    assert "restored=none" in build("v1", "first")
+    assert "restored=first" in build("v1", "second")  # exact key
+    log = build("v2", "third")  # new key: found through the fallback prefix deps-
+    assert "restored=second" in log and "restored from key deps-" in log

@@ -136,3 +136,21 @@ def test_refused_inputs(control_plane, project):
     assert done["buildStatus"] == "FAILED" and download["phaseStatus"] == "FAILED"
     assert "secondary-artifacts.undeclared" in download["contexts"][0]["message"]
     assert "INSTALL" not in {p["phaseType"] for p in done["phases"]}
+
+
+def test_s3_cache_second_build_restores_what_the_first_saved(control_plane):
+    client = control_plane.client
+    client.post("/projects", {"name": "cb-s3-cache", "cache": {"type": "S3", "location": "cb-cache/deps"},
+                              "timeoutInMinutes": 5})
+    spec = ("version: 0.2\nphases:\n  build:\n    commands:\n"
+            "      - test -f vendor/lib && echo \"restored=$(cat vendor/lib)\" || echo restored=none\n"
+            "      - mkdir -p vendor && echo \"$CODEBUILD_BUILD_NUMBER\" > vendor/lib\n"
+            "cache:\n  key: vendor-v1\n  paths: ['vendor/**/*']\n")
+    logs = []
+    for _ in range(2):
+        build = client.post("/projects/cb-s3-cache/builds", {"sourceZip": _zip({}), "buildspecOverride": spec})
+        assert _wait(client, build["id"])["buildStatus"] == "SUCCEEDED"
+        logs.append(_log(client, build["id"]))
+    assert "restored=none" in logs[0], logs[0]
+    assert "restored=1\n" in logs[1], logs[1]
+    assert control_plane.store.exists("cb-cache", "deps/index.json")

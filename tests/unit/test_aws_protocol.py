@@ -27,10 +27,19 @@ class FakePipelines:
         raise NotFound("Pipeline", name)
 
 
+class FakeExecutions:
+    def __init__(self):
+        self.started = []
+
+    def start(self, name, **kwargs):
+        self.started.append(name)
+        return "e-1"
+
+
 @pytest.fixture
 def protocol_for():
     def make(pipelines):
-        return AwsProtocol({"codepipeline": CodePipelineProvider(pipelines, executions=None)})
+        return AwsProtocol({"codepipeline": CodePipelineProvider(pipelines, FakeExecutions())})
     return make
 
 
@@ -50,6 +59,13 @@ def test_dispatches_and_keeps_only_modelled_members(protocol_for):
     assert pipelines.created[0]["name"] == "p"
     assert doc["pipeline"]["version"] == 1
     assert "internal" not in doc["pipeline"]
+
+
+def test_a_created_pipeline_starts_its_first_execution():
+    executions = FakeExecutions()
+    protocol = AwsProtocol({"codepipeline": CodePipelineProvider(FakePipelines(), executions)})
+    assert call(protocol, "CreatePipeline", {"pipeline": PIPELINE})[0] == 200
+    assert executions.started == ["p"]
 
 
 @pytest.mark.parametrize("error, code", [

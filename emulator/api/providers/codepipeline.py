@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from emulator.api.aws_protocol import AwsError
 from emulator.services.codepipeline.executions import Executions
 from emulator.services.codepipeline.pipelines import Pipelines
@@ -11,7 +13,8 @@ class CodePipelineProvider:
     NOT_FOUND = {"Pipeline": "PipelineNotFoundException", "PipelineExecution": "PipelineExecutionNotFoundException",
                  "Stage": "StageNotFoundException", "Action": "ActionNotFoundException"}
     CONFLICT = "PipelineNameInUseException"
-    INVALID = "InvalidStructureException"
+    INVALID = {"CreatePipeline": "InvalidStructureException", "UpdatePipeline": "InvalidStructureException",
+               "*": "ValidationException"}
     STATE = "ConflictException"
 
     def __init__(self, pipelines: Pipelines, executions: Executions):
@@ -21,7 +24,10 @@ class CodePipelineProvider:
     # ------------------------------------------------------------ pipelines
 
     def CreatePipeline(self, p: dict) -> dict:
+        """As on AWS, a new pipeline starts its first execution at once."""
         doc = self.pipelines.create(p["pipeline"])
+        self.executions.start(doc["pipeline"]["name"], trigger={"triggerType": "CreatePipeline",
+                                                               "triggerDetail": "pipelocal"})
         return {"pipeline": doc["pipeline"], "tags": p.get("tags", [])}
 
     def UpdatePipeline(self, p: dict) -> dict:
@@ -52,7 +58,12 @@ class CodePipelineProvider:
 
     def StartPipelineExecution(self, p: dict) -> dict:
         self.pipelines.get(p["name"])
-        return {"pipelineExecutionId": self.executions.start(p["name"])}
+        variables = {v["name"]: v["value"] for v in p.get("variables", [])}
+        overrides = {o["actionName"]: o["revisionValue"] for o in p.get("sourceRevisions", [])
+                     if o.get("revisionType") == "COMMIT_ID"}
+        return {"pipelineExecutionId": self.executions.start(
+            p["name"], trigger={"triggerType": "StartPipelineExecution", "triggerDetail": "pipelocal"},
+            source_commits=overrides or None, variables=variables)}
 
     def StopPipelineExecution(self, p: dict) -> dict:
         self.pipelines.get(p["pipelineName"])
@@ -114,6 +125,66 @@ class CodePipelineProvider:
                 })
         details.sort(key=lambda d: d.get("startTime") or 0, reverse=True)
         return {"actionExecutionDetails": details}
+
+    # ------------------------------------------------------------ approvals, transitions, retries
+
+    def PutApprovalResult(self, p: dict) -> dict:
+        stage, action = self._action(p["pipelineName"], p["stageName"], p["actionName"])
+        if action["actionTypeId"]["provider"] != "Manual":
+            raise AwsError("ActionNotFoundException", f"Action {p['actionName']} in stage {p['stageName']} is not "
+                                                      "a manual approval action")
+        latest = self.executions.latest_action(p["pipelineName"], p["stageName"], p["actionName"])
+        if latest is None or latest.get("_token") != p["token"]:
+            raise AwsError("InvalidApprovalTokenException",
+                           f"The token does not match the approval waiting in {p['stageName']}/{p['actionName']}")
+        if latest["status"] != "InProgress" or not self.executions.approve(
+                latest["actionExecutionId"], p["token"], p["result"]["status"], p["result"].get("summary", "")):
+            raise AwsError("ApprovalAlreadyCompletedException",
+                           f"The approval in {p['stageName']}/{p['actionName']} has already completed "
+                           f"({latest['status']})")
+        return {"approvedAt": time.time()}
+
+    def EnableStageTransition(self, p: dict) -> dict:
+        self._stage(p["pipelineName"], p["stageName"])
+        self.executions.set_transition(p["pipelineName"], p["stageName"], True)
+        return {}
+
+    def DisableStageTransition(self, p: dict) -> dict:
+        self._stage(p["pipelineName"], p["stageName"])
+        if p["transitionType"] == "Outbound":
+            raise AwsError("ValidationException", "Outbound transitions are not supported here: disable the "
+                                                  "inbound transition of the next stage")
+        self.executions.set_transition(p["pipelineName"], p["stageName"], False, p["reason"])
+        return {}
+
+    def RetryStageExecution(self, p: dict) -> dict:
+        self._stage(p["pipelineName"], p["stageName"])
+        doc = self._execution(p["pipelineName"], p["pipelineExecutionId"])
+        state = self.executions.state(p["pipelineName"])
+        latest = next(s for s in state["stageStates"] if s["stageName"] == p["stageName"]).get("latestExecution")
+        if latest and latest["pipelineExecutionId"] != doc["pipelineExecutionId"]:
+            raise AwsError("NotLatestPipelineExecutionException",
+                           f"Execution {latest['pipelineExecutionId']} entered stage {p['stageName']} after "
+                           f"{doc['pipelineExecutionId']}; only the latest execution in a stage can be retried")
+        if doc["status"] not in ("Failed", "Stopped") or not latest or latest["status"] not in ("Failed", "Stopped"):
+            raise AwsError("StageNotRetryableException",
+                           f"Stage {p['stageName']} of execution {doc['pipelineExecutionId']} has not failed "
+                           f"(execution {doc['status']})")
+        self.executions.retry(doc["pipelineExecutionId"], p["stageName"], p["retryMode"])
+        return {"pipelineExecutionId": doc["pipelineExecutionId"]}
+
+    def _stage(self, pipeline_name: str, stage_name: str) -> dict:
+        for stage in self.pipelines.get(pipeline_name)["pipeline"]["stages"]:
+            if stage["name"] == stage_name:
+                return stage
+        raise AwsError("StageNotFoundException", f"Pipeline {pipeline_name} has no stage {stage_name}")
+
+    def _action(self, pipeline_name: str, stage_name: str, action_name: str) -> tuple[dict, dict]:
+        stage = self._stage(pipeline_name, stage_name)
+        for action in stage["actions"]:
+            if action["name"] == action_name:
+                return stage, action
+        raise AwsError("ActionNotFoundException", f"Stage {stage_name} of {pipeline_name} has no action {action_name}")
 
     def _execution(self, pipeline_name: str, execution_id: str) -> dict:
         doc = self.executions.get(execution_id)

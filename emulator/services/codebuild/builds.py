@@ -16,6 +16,7 @@ import traceback
 import uuid
 import zipfile
 from dataclasses import dataclass
+from pathlib import Path
 
 from emulator import contracts
 from emulator.domain import statuses
@@ -25,6 +26,7 @@ from emulator.domain.errors import NotFound, SpecError
 from emulator.orchestration import Orchestrator
 from emulator.runtime.container_payload import code_tar, tar_directory_tree
 from emulator.runtime.container_runtime import LABEL_OWNER, LABEL_ROLE, ContainerRuntime, ContainerSpec
+from emulator.services.codebuild import build_cache
 from emulator.services.codebuild.build_environment import (
     ReferenceError_,
     build_variables,
@@ -74,8 +76,10 @@ class Endpoints:
 
 class BuildService:
     def __init__(self, orch: Orchestrator, projects: Projects, store: ObjectStore, runtime: ContainerRuntime,
-                 endpoints: Endpoints, max_concurrent: int = 2, params: ParameterStore | None = None):
+                 endpoints: Endpoints, max_concurrent: int = 2, params: ParameterStore | None = None,
+                 cache_dir: Path | None = None):
         self.params = params
+        self.cache_dir = cache_dir  # LOCAL cache entries, by project
         self.orch = orch
         self.db = orch.db
         self.projects = projects
@@ -225,7 +229,8 @@ class BuildService:
                     self._end_phase(build_id, "DOWNLOAD_SOURCE", "FAILED", f"{code}: {exc}")
                     status = "FAILED"
                     return
-                container = self._launch(build_id, project, request, plan)
+                cache = self._cache(build_id, project, spec, plan, request)
+                container = self._launch(build_id, project, request, plan, cache[2] if cache else None)
                 self._end_phase(build_id, "PROVISIONING", "SUCCEEDED")
                 self._set_phase(build_id, "DOWNLOAD_SOURCE")
                 self._end_phase(build_id, "DOWNLOAD_SOURCE", "SUCCEEDED")
@@ -234,6 +239,11 @@ class BuildService:
                     self._reports(build_id, container, spec, plan)
                 if status in ("SUCCEEDED", "FAILED") and self._upload_due(build_id):
                     status = self._upload(build_id, container, spec, request, plan, status)
+                if cache and status in ("SUCCEEDED", "FAILED"):
+                    saved = build_cache.save(spec.cache, cache[0], cache[1], plan.src_dir,
+                                             lambda path: self.runtime.copy_from(container, path))
+                    if saved:
+                        self._log(build_id, f"[Container] {_stamp()} Saved {saved} files to the cache (key {cache[1]})\n")
         except Exception as exc:  # a fault of pipelocal itself, never of the user's build
             self._log(build_id, f"[Container] {_stamp()} pipelocal error: {exc}\n{traceback.format_exc()}")
             status = "FAULT"
@@ -286,7 +296,30 @@ class BuildService:
             "AWS_ENDPOINT_URL": e.control_url,
         }
 
-    def _launch(self, build_id: str, project: dict, request: BuildRequest, plan: contracts.BuildPlan) -> str:
+    def _cache(self, build_id: str, project: dict, spec, plan, request: BuildRequest):
+        """(store, key, archive to restore or None) when the buildspec and the project use a cache."""
+        kind = (project.get("cache") or {}).get("type", "NO_CACHE")
+        if spec.cache is None or kind == "NO_CACHE":
+            if spec.cache is not None:
+                self._log(build_id, f"[Container] {_stamp()} The buildspec has a cache, but the project's cache type "
+                                    f"is NO_CACHE: nothing is restored or saved\n")
+            return None
+        if kind == "S3":
+            store = build_cache.S3CacheStore(self.store, project["cache"]["location"])
+        elif self.cache_dir is not None:
+            store = build_cache.LocalCacheStore(self.cache_dir / project["name"])
+        else:
+            return None
+        with zipfile.ZipFile(io.BytesIO(request.source_zip)) as archive:
+            source = {i.filename: archive.read(i) for i in archive.infolist() if not i.is_dir()}
+        key = build_cache.evaluate_key(spec.cache.key, plan.env, source)
+        data, found = build_cache.restore(spec.cache, store, key, list(spec.cache.fallback_keys))
+        message = f"restored from key {found}" if data else f"no entry for key {key}"
+        self._log(build_id, f"[Container] {_stamp()} Cache ({kind}): {message}\n")
+        return store, key, build_cache.placed(data, plan.src_dir) if data else None
+
+    def _launch(self, build_id: str, project: dict, request: BuildRequest, plan: contracts.BuildPlan,
+                cache_archive: bytes | None = None) -> str:
         doc = self.db.get(KIND, build_id)
         with zipfile.ZipFile(io.BytesIO(request.source_zip)) as archive:
             files = {i.filename: archive.read(i) for i in archive.infolist() if not i.is_dir()}
@@ -306,7 +339,8 @@ class BuildService:
             cpus=cpus,
             memory_mb=memory,
             privileged=bool(project["environment"].get("privilegedMode")),
-            files={"/": _merge_tars(code_tar("runners"), tar_directory_tree(files, plan.src_dir))},
+            files={"/": _merge_tars(*([cache_archive] if cache_archive else []), code_tar("runners"),
+                                    tar_directory_tree(files, plan.src_dir))},
         )
         info = self.runtime.start(spec)
         return info.name

@@ -25,6 +25,7 @@ from emulator.domain.artifact_selection import NoArtifactsMatched, select_artifa
 from emulator.domain.buildspec import BuildSpec, parse_buildspec, plan_phases
 from emulator.runtime.container_payload import code_tar
 from emulator.runtime.container_runtime import LABEL_OWNER, LABEL_ROLE, ContainerRuntime, ContainerSpec
+from emulator.services.codebuild import build_cache
 from emulator.services.codebuild.build_environment import (
     build_variables,
     check_runtime_versions,
@@ -55,6 +56,7 @@ class LocalBuildOptions:
     region: str = "us-east-1"
     account: str = "000000000000"
     params: object | None = None  # a ParameterStore, for parameter-store and secrets-manager
+    cache_dir: Path | None = None  # a LOCAL cache for the buildspec's `cache`; None: no cache
 
 
 @dataclass
@@ -155,6 +157,12 @@ def run(options: LocalBuildOptions, spec: BuildSpec, on_text: Callable[[str], No
     plan = contracts.BuildPlan(build_id=build_id, src_dir=src_dir, shell=spec.env.shell or "bash", env=env,
                                secret_values=secret_values, run_as=spec.run_as, phases=phases,
                                exported_variables=list(spec.env.exported_variables))
+    cache_store = cache_key = restored = None
+    if spec.cache is not None and options.cache_dir is not None:
+        cache_store = build_cache.LocalCacheStore(options.cache_dir)
+        cache_key = build_cache.evaluate_key(spec.cache.key, env, {k: v[0] for k, v in files.items()})
+        restored, found = build_cache.restore(spec.cache, cache_store, cache_key, list(spec.cache.fallback_keys))
+        on_text(f"[Container] Cache (LOCAL): {f'restored from key {found}' if restored else f'no entry for key {cache_key}'}\n")
     plan_bytes = json.dumps(contracts.encode(plan)).encode()
     cpus, memory = COMPUTE_TYPES[options.compute_type]
     name = f"pipelocal-local-build-{uuid.uuid4().hex[:10]}"
@@ -163,7 +171,8 @@ def run(options: LocalBuildOptions, spec: BuildSpec, on_text: Callable[[str], No
         env={"PYTHONPATH": "/opt/pipelocal", local_mode.ENV_PLAN_FILE: _PLAN_PATH},
         labels={LABEL_ROLE: "local-build", LABEL_OWNER: build_id}, working_dir=src_dir, network=None,
         cpus=cpus, memory_mb=memory, privileged=options.privileged,
-        files={"/": _payload(code_tar("runners", extra={_PLAN_PATH: plan_bytes}), files, src_dir)},
+        files={"/": _payload(code_tar("runners", extra={_PLAN_PATH: plan_bytes}), files, src_dir,
+                             build_cache.placed(restored, src_dir) if restored else None)},
     )
     results: list[PhaseResult] = []
     outcome: dict = {}
@@ -204,6 +213,10 @@ def run(options: LocalBuildOptions, spec: BuildSpec, on_text: Callable[[str], No
         if spec.reports:
             reports = collect_reports(spec, {k: v[0] for k, v in tree.items()}, "local", options.region,
                                       options.account, build_id)
+        if cache_store is not None and outcome:
+            saved = build_cache.save(spec.cache, cache_store, cache_key, src_dir, lambda p: runtime.copy_from(name, p))
+            if saved:
+                on_text(f"[Container] Saved {saved} files to the cache (key {cache_key})\n")
         upload_due = not any(r.phase in ("INSTALL", "PRE_BUILD") and r.status == "FAILED" for r in results)
         if options.artifacts_dir and spec.artifacts and upload_due:
             start = time.time()
@@ -262,12 +275,13 @@ def _relay(stream, on_text: Callable[[str], None], on_event: Callable[[str, dict
         on_event(*event) if event else on_text(pending + "\n")
 
 
-def _payload(code: bytes, files: dict[str, tuple[bytes, int]], src_dir: str) -> bytes:
+def _payload(code: bytes, files: dict[str, tuple[bytes, int]], src_dir: str, cache: bytes | None = None) -> bytes:
     out = io.BytesIO()
     with tarfile.open(fileobj=out, mode="w") as tar:
-        with tarfile.open(fileobj=io.BytesIO(code)) as part:
-            for member in part.getmembers():
-                tar.addfile(member, part.extractfile(member) if member.isfile() else None)
+        for archive in ([cache] if cache else []) + [code]:
+            with tarfile.open(fileobj=io.BytesIO(archive)) as part:
+                for member in part.getmembers():
+                    tar.addfile(member, part.extractfile(member) if member.isfile() else None)
         for rel, (data, mode) in sorted(files.items()):
             info = tarfile.TarInfo(f"{src_dir.strip('/')}/{rel}")
             info.size, info.mode, info.mtime = len(data), mode, int(time.time())

@@ -6,6 +6,9 @@ Artifacts travel as zip files in the artifact store, as in CodePipeline.
 from __future__ import annotations
 
 import secrets
+import threading
+import time
+import uuid
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -28,6 +31,9 @@ class ActionContext:
     source_revisions: dict[str, dict]  # source action name -> pinned revision
     artifact_bucket: str
     on_external_id: callable = None  # type: ignore[valid-type]
+    timeout_minutes: int | None = None
+    on_token: callable = None  # type: ignore[valid-type]
+    stopped: callable = None  # type: ignore[valid-type]
 
     def new_location(self, artifact: str) -> Location:
         return self.artifact_bucket, f"{self.pipeline_name[:20]}/{artifact[:20]}/{secrets.token_hex(4)}"
@@ -67,6 +73,8 @@ class CodeCommitSource:
 
     def run(self, ctx: ActionContext) -> ActionOutcome:
         revision = ctx.source_revisions[ctx.action_name]
+        if "error" in revision:
+            return ActionOutcome("Failed", error=revision["error"])
         data = self.repos.archive_zip(revision["RepositoryName"], revision["CommitId"])
         outputs = {}
         for artifact in ctx.output_artifacts:
@@ -76,6 +84,80 @@ class CodeCommitSource:
         return ActionOutcome("Succeeded", summary=revision["CommitMessage"].splitlines()[0] if revision["CommitMessage"] else "",
                              external_id=revision["CommitId"], output_artifacts=outputs,
                              output_variables={k: v for k, v in revision.items()})
+
+
+class S3Source:
+    """Source/AWS/S3: the object's bytes become the output artifact, pinned by ETag when the execution starts."""
+
+    def __init__(self, store: ObjectStore):
+        self.store = store
+
+    def pin(self, configuration: dict[str, str], revision: str | None = None) -> dict:
+        bucket, key = configuration["S3Bucket"], configuration["S3ObjectKey"]
+        head = self.store.head(bucket, key)
+        if head is None:
+            raise LookupError(f"The object s3://{bucket}/{key} does not exist (S3Bucket/S3ObjectKey)")
+        return {"S3Bucket": bucket, "S3ObjectKey": key, "ETag": head.get("ETag", "").strip('"'),
+                "VersionId": head.get("VersionId") or "null", "CommitId": head.get("ETag", "").strip('"'),
+                "CommitMessage": f"s3://{bucket}/{key}"}
+
+    def run(self, ctx: ActionContext) -> ActionOutcome:
+        revision = ctx.source_revisions[ctx.action_name]
+        if "error" in revision:
+            return ActionOutcome("Failed", error=revision["error"])
+        data = self.store.get_bytes(revision["S3Bucket"], revision["S3ObjectKey"])
+        outputs = {}
+        for artifact in ctx.output_artifacts:
+            location = ctx.new_location(artifact)
+            self.store.put_bytes(*location, data)
+            outputs[artifact] = location
+        return ActionOutcome("Succeeded", summary=f"s3://{revision['S3Bucket']}/{revision['S3ObjectKey']}",
+                             external_id=revision["VersionId"], output_artifacts=outputs,
+                             output_variables={"ETag": revision["ETag"], "VersionId": revision["VersionId"]})
+
+
+class ManualApproval:
+    """Approval/AWS/Manual: holds the stage until PutApprovalResult, a stop, or the timeout (7 days)."""
+
+    DEFAULT_TIMEOUT_MINUTES = 7 * 24 * 60
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._results: dict[str, dict | None] = {}
+
+    def run(self, ctx: ActionContext) -> ActionOutcome:
+        token = str(uuid.uuid4())
+        minutes = ctx.timeout_minutes or self.DEFAULT_TIMEOUT_MINUTES
+        deadline = time.monotonic() + minutes * 60
+        with self._cond:
+            self._results[token] = None
+        if ctx.on_token:
+            ctx.on_token(token)
+        with self._cond:
+            try:
+                while self._results[token] is None:
+                    if ctx.stopped and ctx.stopped():
+                        return ActionOutcome("Failed", error="The execution was stopped while waiting for approval")
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        return ActionOutcome("Failed", error=f"The approval timed out after {minutes} minutes")
+                    self._cond.wait(min(remaining, 1.0))
+                result = self._results[token]
+            finally:
+                self._results.pop(token, None)
+        summary = result.get("summary", "")
+        if result["status"] == "Approved":
+            return ActionOutcome("Succeeded", summary=f"Approved: {summary}" if summary else "Approved")
+        return ActionOutcome("Failed", summary=summary, error=f"Rejected: {summary}" if summary else "Rejected")
+
+    def decide(self, token: str, status: str, summary: str) -> bool:
+        """Records the result for a waiting approval; False if no approval waits on this token."""
+        with self._cond:
+            if token not in self._results or self._results[token] is not None:
+                return False
+            self._results[token] = {"status": status, "summary": summary}
+            self._cond.notify_all()
+            return True
 
 
 class CodeBuildAction:

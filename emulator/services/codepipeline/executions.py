@@ -1,7 +1,9 @@
 """Pipeline executions: stages in order, actions by runOrder, artifacts and variables between them.
 
 SUPERSEDED mode (CodePipeline's default): a stage runs one execution at a time; a newer
-execution waiting in front of a stage replaces an older one waiting there, which ends Superseded.
+execution waiting in front of a stage (or a disabled transition) replaces an older one waiting
+there, which ends Superseded. QUEUED waits its turn; PARALLEL never waits. A failed or stopped
+execution can retry its failed stage; a stop either waits for running actions or abandons them.
 """
 
 from __future__ import annotations
@@ -17,12 +19,13 @@ from emulator.domain.errors import Conflict, NotFound
 from emulator.domain.pipeline import stage_groups
 from emulator.domain.pipeline_variables import UnresolvedVariable, resolve
 from emulator.orchestration import Orchestrator
-from emulator.services.codepipeline.action_providers import ActionContext, ActionOutcome, CodeCommitSource
+from emulator.services.codepipeline.action_providers import ActionContext, ActionOutcome, ManualApproval
 from emulator.services.codepipeline.pipelines import Pipelines
 
 EXECUTION = statuses.PIPELINE_EXECUTION
 STAGE = statuses.STAGE_EXECUTION
 ACTION = statuses.ACTION_EXECUTION
+TRANSITION = "codepipeline-transition"
 
 
 class _StageGate:
@@ -44,27 +47,40 @@ class Executions:
         self._gates: dict[tuple[str, str], _StageGate] = {}
         self._gates_lock = threading.Lock()
         self._stop: set[str] = set()
+        self.providers.setdefault("Manual", ManualApproval())
 
     # ------------------------------------------------------------ API
 
-    def start(self, pipeline_name: str, trigger: dict | None = None, source_commits: dict[str, str] | None = None) -> str:
+    def start(self, pipeline_name: str, trigger: dict | None = None, source_commits: dict[str, str] | None = None,
+              variables: dict[str, str] | None = None) -> str:
+        """Pins every source revision now; a source that cannot be read fails its action, as on AWS."""
         pipeline = self.pipelines.get(pipeline_name)["pipeline"]
-        source: CodeCommitSource = self.providers["CodeCommit"]
+        declared = {v["name"]: v.get("defaultValue", "") for v in pipeline.get("variables", [])}
+        for name in variables or {}:
+            if name not in declared:
+                raise ValueError(f"Variable {name!r} is not declared in pipeline {pipeline_name} "
+                                 f"(declared: {', '.join(sorted(declared)) or 'none'})")
+        resolved_variables = {**declared, **(variables or {})}
         pinned = {}
         for action in pipeline["stages"][0]["actions"]:
             commit = (source_commits or {}).get(action["name"])
-            pinned[action["name"]] = source.pin(action.get("configuration", {}), commit)
+            try:
+                pinned[action["name"]] = self.providers[action["actionTypeId"]["provider"]].pin(
+                    action.get("configuration", {}), commit)
+            except LookupError as exc:
+                pinned[action["name"]] = {"error": str(exc).strip("'\"")}
         execution_id = str(uuid.uuid4())
         revisions = [{"name": a["outputArtifacts"][0]["name"] if a.get("outputArtifacts") else a["name"],
                       "revisionId": pinned[a["name"]]["CommitId"],
                       "revisionSummary": pinned[a["name"]]["CommitMessage"], "created": time.time()}
-                     for a in pipeline["stages"][0]["actions"]]
+                     for a in pipeline["stages"][0]["actions"] if "CommitId" in pinned[a["name"]]]
         self.orch.create(EXECUTION, execution_id, {
             "pipelineExecutionId": execution_id, "pipelineName": pipeline_name,
             "pipelineVersion": pipeline.get("version", 1), "artifactRevisions": revisions,
             "trigger": trigger or {"triggerType": "StartPipelineExecution", "triggerDetail": "pipelocal"},
             "executionMode": pipeline.get("executionMode", "SUPERSEDED"), "startTime": time.time(),
-            "_sources": pinned,
+            "variables": [{"name": k, "resolvedValue": v} for k, v in resolved_variables.items()],
+            "_sources": pinned, "_pipeline": pipeline,
         }, parent=pipeline_name, status="InProgress")
         threading.Thread(target=self._run, args=(execution_id,), name=f"pipeline-{execution_id[:8]}",
                          daemon=True).start()
@@ -92,12 +108,63 @@ class Executions:
         return self.db.list(ACTION, parent=execution_id)
 
     def stop(self, execution_id: str, abandon: bool = False, reason: str = "") -> dict:
+        """Stop and wait lets running actions finish; stop and abandon ends them Abandoned at once."""
         doc = self.get(execution_id)
-        if doc["status"] != "InProgress":
+        if doc["status"] != "InProgress" and not (abandon and doc["status"] == "Stopping"):
             raise Conflict(f"Execution {execution_id} is {doc['status']} and cannot be stopped")
         self._stop.add(execution_id)
         self.orch.transition(EXECUTION, execution_id, "Stopping", stopTrigger={"reason": reason})
+        if abandon:
+            for action in self.actions(execution_id):
+                if action["status"] == "InProgress":
+                    self.orch.transition(ACTION, action["actionExecutionId"], "Abandoned",
+                                         summary="Abandoned: the execution was stopped")
+            for stage in self.stages(execution_id):
+                if stage["status"] in ("InProgress", "Stopping"):
+                    self.orch.transition(STAGE, stage["id"], "Stopped")
+            self.orch.transition(EXECUTION, execution_id, "Stopped")
+        self.orch.notify()
         return self.get(execution_id)
+
+    def retry(self, execution_id: str, stage_name: str, mode: str = "FAILED_ACTIONS") -> None:
+        """RetryStageExecution: runs the failed stage again, then the stages after it."""
+        doc = self.db.get(EXECUTION, execution_id)
+        stage_id = f"{execution_id}:{stage_name}"
+        stage = self.db.get(STAGE, stage_id)
+        if stage is None or stage["status"] not in ("Failed", "Stopped") or doc["status"] not in ("Failed", "Stopped"):
+            raise Conflict(f"Stage {stage_name} of execution {execution_id} is not a failed or stopped stage "
+                           f"({stage['status'] if stage else 'never entered'}; execution {doc['status']})")
+        self.orch.resume(STAGE, stage_id)
+        self.orch.resume(EXECUTION, execution_id, statusSummary=None)
+        threading.Thread(target=self._run, args=(execution_id, stage_name, mode), daemon=True,
+                         name=f"pipeline-{execution_id[:8]}-retry").start()
+
+    def set_transition(self, pipeline_name: str, stage_name: str, enabled: bool, reason: str = "") -> None:
+        """EnableStageTransition / DisableStageTransition (inbound transition of a stage)."""
+        self.pipelines.get(pipeline_name)
+        key = f"{pipeline_name}/{stage_name}"
+        if enabled:
+            if self.db.get(TRANSITION, key):
+                self.db.delete(TRANSITION, key)
+        else:
+            self.db.put(TRANSITION, key, {"enabled": False, "disabledReason": reason,
+                                          "lastChangedBy": "pipelocal", "lastChangedAt": time.time()})
+        self.orch.notify()
+
+    def transition_state(self, pipeline_name: str, stage_name: str) -> dict:
+        doc = self.db.get(TRANSITION, f"{pipeline_name}/{stage_name}")
+        return doc or {"enabled": True}
+
+    def approve(self, action_execution_id: str, token: str, status: str, summary: str) -> bool:
+        """Passes an approval result to the waiting Manual action; False if none waits on this token."""
+        doc = self.db.get(ACTION, action_execution_id)
+        if not doc or doc.get("_token") != token:
+            return False
+        return self.providers["Manual"].decide(token, status, summary)
+
+    def latest_action(self, pipeline_name: str, stage_name: str, action_name: str) -> dict | None:
+        return self._latest(ACTION, lambda d: d["pipelineName"] == pipeline_name and d["stageName"] == stage_name
+                            and d["actionName"] == action_name)
 
     def wait(self, execution_id: str, timeout: float | None = None) -> dict:
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -125,11 +192,13 @@ class Executions:
                         "actionExecutionId": a["actionExecutionId"], "status": a["status"],
                         "summary": a.get("summary", ""), "lastStatusChange": a.get("updatedAt"),
                         "externalExecutionId": a.get("externalExecutionId", ""),
+                        **({"token": a["_token"]} if a.get("_token") and a["status"] == "InProgress" else {}),
                         **({"errorDetails": {"code": "JobFailed", "message": a["errorMessage"]}}
                            if a.get("errorMessage") else {}),
                     }
                 actions.append(entry)
             stages.append({"stageName": stage["name"], "actionStates": actions,
+                           "inboundTransitionState": self.transition_state(pipeline_name, stage["name"]),
                            **({"latestExecution": {"pipelineExecutionId": latest["pipelineExecutionId"],
                                                    "status": latest["status"]}} if latest else {})})
         return {"pipelineName": pipeline_name, "pipelineVersion": pipeline["pipeline"].get("version", 1),
@@ -175,6 +244,10 @@ class Executions:
                 gate.cond.wait(1.0)
                 if mode == "SUPERSEDED" and gate.waiting != execution_id:
                     return False
+                if execution_id in self._stop:
+                    if gate.waiting == execution_id:
+                        gate.waiting = None
+                    return False
             if gate.waiting == execution_id:
                 gate.waiting = None
             gate.occupant = execution_id
@@ -194,9 +267,9 @@ class Executions:
             self.orch.transition(EXECUTION, execution_id, "Superseded",
                                  statusSummary="A newer execution overtook this one while it waited for a stage")
 
-    def _run(self, execution_id: str) -> None:
+    def _run(self, execution_id: str, retry_stage: str | None = None, retry_mode: str = "FAILED_ACTIONS") -> None:
         try:
-            self._execute(execution_id)
+            self._execute(execution_id, retry_stage, retry_mode)
         except Exception as exc:
             doc = self.db.get(EXECUTION, execution_id)
             if doc and not statuses.is_terminal(EXECUTION, doc["status"]):
@@ -205,21 +278,30 @@ class Executions:
         finally:
             self._stop.discard(execution_id)
 
-    def _execute(self, execution_id: str) -> None:
+    def _execute(self, execution_id: str, retry_stage: str | None = None, retry_mode: str = "FAILED_ACTIONS") -> None:
         doc = self.db.get(EXECUTION, execution_id)
-        pipeline = self.pipelines.get(doc["pipelineName"])["pipeline"]
+        pipeline = doc.get("_pipeline") or self.pipelines.get(doc["pipelineName"])["pipeline"]
         name, mode = pipeline["name"], pipeline.get("executionMode", "SUPERSEDED")
         artifacts: dict[str, tuple[str, str]] = {}
         namespaces: dict[str, dict[str, str]] = {"codepipeline": {"PipelineExecutionId": execution_id}}
-        namespaces["variables"] = {v["name"]: v.get("defaultValue", "") for v in pipeline.get("variables", [])}
-        for stage in pipeline["stages"]:
+        namespaces["variables"] = {v["name"]: v["resolvedValue"] for v in doc.get("variables", [])}
+        stages = pipeline["stages"]
+        keep: set[str] = set()
+        if retry_stage:
+            artifacts, namespaces, keep = self._carried_over(execution_id, namespaces, retry_stage, retry_mode)
+            stages = stages[[s["name"] for s in stages].index(retry_stage):]
+        for index, stage in enumerate(stages):
+            entering = stage is not pipeline["stages"][0] and not (retry_stage and index == 0)
+            if entering and not self._through_transition(execution_id, name, stage["name"], mode):
+                return self._end_waiting(execution_id)
             if not self._enter(execution_id, name, stage["name"], mode):
-                return
+                return self._end_waiting(execution_id)
             try:
                 current = self.db.get(EXECUTION, execution_id)["status"]
                 if current != "InProgress":
                     return self._end_stopped(execution_id, current)
-                ok = self._run_stage(execution_id, name, stage, artifacts, namespaces, doc["_sources"])
+                ok = self._run_stage(execution_id, name, stage, artifacts, namespaces, doc["_sources"],
+                                     keep if stage["name"] == retry_stage else set())
             finally:
                 self._leave(name, stage["name"], mode)
             if execution_id in self._stop:
@@ -230,16 +312,63 @@ class Executions:
                 return
         self.orch.transition(EXECUTION, execution_id, "Succeeded")
 
+    def _end_waiting(self, execution_id: str) -> None:
+        """An execution that left a queue without entering: stopped, or superseded already."""
+        if execution_id in self._stop:
+            self._end_stopped(execution_id, self.db.get(EXECUTION, execution_id)["status"])
+
+    def _through_transition(self, execution_id: str, pipeline: str, stage: str, mode: str) -> bool:
+        """Waits while the stage's inbound transition is disabled; False if stopped or superseded there."""
+        gate = self._gate(pipeline, f"transition:{stage}")
+        while self.db.get(TRANSITION, f"{pipeline}/{stage}"):
+            if execution_id in self._stop or self.db.get(EXECUTION, execution_id)["status"] != "InProgress":
+                return False
+            if mode == "SUPERSEDED":
+                with gate.cond:
+                    if gate.waiting and gate.waiting != execution_id:
+                        self._supersede(gate.waiting)
+                    gate.waiting = execution_id
+            self.orch.wait_for_change(1.0)
+        with gate.cond:
+            if gate.waiting == execution_id:
+                gate.waiting = None
+        return True
+
+    def _carried_over(self, execution_id: str, namespaces: dict, retry_stage: str, mode: str):
+        """Artifacts and variables the execution produced before the retried stage, and the actions to keep."""
+        artifacts: dict[str, tuple[str, str]] = {}
+        keep: set[str] = set()
+        latest: dict[tuple[str, str], dict] = {}
+        for action in self.actions(execution_id):
+            latest[(action["stageName"], action["actionName"])] = action
+        for (stage, name), action in latest.items():
+            if action["status"] != "Succeeded":
+                continue
+            if stage == retry_stage:
+                if mode == "ALL_ACTIONS":
+                    continue
+                keep.add(name)
+            output = action.get("output") or {}
+            for art in output.get("outputArtifacts", []):
+                artifacts[art["name"]] = (art["s3location"]["bucket"], art["s3location"]["key"])
+            if (action.get("input") or {}).get("namespace"):
+                namespaces[action["input"]["namespace"]] = output.get("outputVariables") or {}
+        return artifacts, namespaces, keep
+
     def _end_stopped(self, execution_id: str, current: str) -> None:
         if current in ("InProgress", "Stopping"):
             self.orch.transition(EXECUTION, execution_id, "Stopped")
 
-    def _run_stage(self, execution_id, pipeline_name, stage, artifacts, namespaces, sources) -> bool:
+    def _run_stage(self, execution_id, pipeline_name, stage, artifacts, namespaces, sources, keep=frozenset()) -> bool:
         stage_id = f"{execution_id}:{stage['name']}"
-        self.orch.create(STAGE, stage_id, {"id": stage_id, "pipelineExecutionId": execution_id,
-                                           "pipelineName": pipeline_name, "stageName": stage["name"]},
-                         parent=execution_id, status="InProgress")
+        if self.db.get(STAGE, stage_id) is None:
+            self.orch.create(STAGE, stage_id, {"id": stage_id, "pipelineExecutionId": execution_id,
+                                               "pipelineName": pipeline_name, "stageName": stage["name"]},
+                             parent=execution_id, status="InProgress")
         for group in stage_groups(stage):
+            group = [a for a in group if a["name"] not in keep]
+            if not group:
+                continue
             with ThreadPoolExecutor(max_workers=len(group)) as pool:
                 outcomes = list(pool.map(
                     lambda action: self._run_action(execution_id, pipeline_name, stage["name"], action, artifacts,
@@ -261,6 +390,7 @@ class Executions:
         self.orch.create(ACTION, action_id, base, parent=execution_id, status="InProgress")
         try:
             configuration = resolve(action.get("configuration", {}), namespaces)
+            self.orch.update(ACTION, action_id, event=False, resolvedConfiguration=configuration)
             ctx = ActionContext(
                 pipeline_name=pipeline_name, execution_id=execution_id, action_name=action["name"],
                 configuration=configuration,
@@ -268,6 +398,9 @@ class Executions:
                 output_artifacts=[a["name"] for a in action.get("outputArtifacts", [])],
                 source_revisions=sources, artifact_bucket=self.artifact_bucket,
                 on_external_id=lambda ext: self.orch.update(ACTION, action_id, externalExecutionId=ext),
+                timeout_minutes=action.get("timeoutInMinutes"),
+                on_token=lambda token: self.orch.update(ACTION, action_id, _token=token),
+                stopped=lambda: execution_id in self._stop,
             )
             outcome = self.providers[provider_name].run(ctx)
         except (UnresolvedVariable, ValueError, LookupError) as exc:
@@ -277,6 +410,8 @@ class Executions:
         artifacts.update(outcome.output_artifacts)
         if action.get("namespace"):
             namespaces[action["namespace"]] = outcome.output_variables
+        if self.db.get(ACTION, action_id)["status"] != "InProgress":  # abandoned by a stop meanwhile
+            return ActionOutcome("Failed", error="abandoned")
         self.orch.transition(
             ACTION, action_id, outcome.status, summary=outcome.summary or outcome.error,
             externalExecutionId=outcome.external_id, errorMessage=outcome.error or None,
