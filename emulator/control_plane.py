@@ -20,7 +20,13 @@ from emulator.services.codedeploy.applications import Applications
 from emulator.services.codedeploy.command_queue import CommandQueue
 from emulator.services.codedeploy.deployments import DeploymentService
 from emulator.services.codedeploy.fleet import Fleet
-from emulator.services.codepipeline.action_providers import CodeBuildAction, CodeCommitSource, CodeDeployAction
+from emulator.services.codepipeline.action_providers import (
+    CodeBuildAction,
+    CodeCommitSource,
+    CodeDeployAction,
+    ManualApproval,
+    S3Source,
+)
 from emulator.services.codepipeline.executions import Executions
 from emulator.services.codepipeline.pipelines import Pipelines
 from emulator.state.database import Database
@@ -111,6 +117,8 @@ def assemble(settings: Settings, runtime: ContainerRuntime, gateway: str) -> Con
         "CodeCommit": CodeCommitSource(repos, store),
         "CodeBuild": CodeBuildAction(builds, store),
         "CodeDeploy": CodeDeployAction(deployments),
+        "S3": S3Source(store),
+        "Manual": ManualApproval(),
     }
     executions = Executions(orch, pipelines, providers, settings.artifact_bucket)
     scale = TimeScale(settings.time_scale)
