@@ -65,6 +65,7 @@ def test_alarm_during_bake_stops_and_rolls_back_to_the_last_good_revision(tmp_pa
         rollback = env.service.get(rollback_id)
         assert rollback["revision"]["s3Location"]["key"] == "v1"
         assert rollback["rollbackInfo"]["rollbackTriggeringDeploymentId"] == bad["deploymentId"]
+        assert env.finish(rollback_id)["status"] == "Succeeded"  # the alarm still in ALARM does not stop it
         assert group in monitor.groups
     finally:
         env.agent.close()

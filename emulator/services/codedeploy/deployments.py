@@ -321,9 +321,12 @@ class DeploymentService:
                       "deployment group are experiencing problems."}, rollback_event="DEPLOYMENT_FAILURE")
 
     def _stop_if_alarm(self, deployment_id: str, group: dict) -> bool:
-        """An alarm of the group in ALARM stops the deployment (DEPLOYMENT_STOP_ON_ALARM)."""
+        """An alarm of the group in ALARM stops the deployment (DEPLOYMENT_STOP_ON_ALARM). A rollback
+        is not stopped: the alarm that caused it is still in ALARM while it restores the good revision."""
         if not self.alarm_monitor or deployment_id in self._alarm_stops:
             return deployment_id in self._alarm_stops
+        if (self.db.get(KIND, deployment_id) or {}).get("creator") == "codeDeployRollback":
+            return False
         active = self.alarm_monitor.alarms_in_alarm(group)
         if active:
             with self._slots:
@@ -333,7 +336,9 @@ class DeploymentService:
 
     def _bake(self, deployment_id: str, group: dict) -> None:
         """After the last instance, keeps watching the group's alarms for the bake time (Baking)."""
-        bake = self.alarm_monitor.bake_time(group) if self.alarm_monitor else 0.0
+        if not self.alarm_monitor or self.db.get(KIND, deployment_id).get("creator") == "codeDeployRollback":
+            return
+        bake = self.alarm_monitor.bake_time(group)
         if bake <= 0 or self._stop_if_alarm(deployment_id, group):
             return
         self.orch.transition(KIND, deployment_id, "Baking")
