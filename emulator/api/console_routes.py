@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import mimetypes
+import threading
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
@@ -47,8 +48,62 @@ def resume_point(after: int | None, last_event_id: str | None, current: Callable
     return current()
 
 
+class ChangeSignal:
+    """One thread waits on the orchestrator for every open stream, so an idle stream holds no
+    worker thread (the default pool has only a handful, shared with the AWS endpoint)."""
+
+    IDLE_SECONDS = 30.0
+
+    def __init__(self, wait_for_change: Callable[[float], None]):
+        self._wait_for_change = wait_for_change
+        self._lock = threading.Lock()
+        self._waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future]] = []
+        self._thread: threading.Thread | None = None
+        self.generation = 0
+
+    async def wait(self, seen: int, timeout: float) -> None:
+        """Returns once something changed after generation `seen` was read, or after `timeout`."""
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        with self._lock:
+            if self.generation != seen:
+                return
+            self._waiters.append((loop, future))
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._watch, name="console-change-signal", daemon=True)
+                self._thread.start()
+        try:
+            await asyncio.wait_for(future, timeout)
+        except TimeoutError:
+            pass
+        finally:
+            with self._lock:
+                if (loop, future) in self._waiters:
+                    self._waiters.remove((loop, future))
+
+    def _watch(self) -> None:
+        idle = 0.0
+        while True:
+            self._wait_for_change(1.0)
+            with self._lock:
+                self.generation += 1
+                waiters, self._waiters = self._waiters, []
+                idle = 0.0 if waiters else idle + 1.0
+                if idle >= self.IDLE_SECONDS:
+                    self._thread = None
+                    return
+            for loop, future in waiters:
+                loop.call_soon_threadsafe(_settle, future)
+
+
+def _settle(future: asyncio.Future) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
 def console_router(cp: ControlPlane, heartbeat: float = HEARTBEAT_SECONDS) -> APIRouter:
     r = APIRouter()
+    signal = ChangeSignal(cp.orch.wait_for_change)
 
     # -------------------------------------------------------- static files
 
@@ -69,9 +124,6 @@ def console_router(cp: ControlPlane, heartbeat: float = HEARTBEAT_SECONDS) -> AP
 
     # -------------------------------------------------------- live streams
 
-    async def changed(timeout: float) -> None:
-        await asyncio.to_thread(cp.orch.wait_for_change, timeout)
-
     @r.get("/api/stream")
     async def stream(after: str | None = Query(default=None),
                      last_event_id: str | None = Header(default=None)):
@@ -84,6 +136,7 @@ def console_router(cp: ControlPlane, heartbeat: float = HEARTBEAT_SECONDS) -> AP
             loop = asyncio.get_running_loop()
             quiet_since = loop.time()
             while True:
+                seen = signal.generation
                 found = cp.db.events_after(seq)
                 for change in found:
                     seq = change["seq"]
@@ -94,7 +147,7 @@ def console_router(cp: ControlPlane, heartbeat: float = HEARTBEAT_SECONDS) -> AP
                 if loop.time() - quiet_since >= heartbeat:
                     yield ": heartbeat\n\n"
                     quiet_since = loop.time()
-                await changed(min(1.0, heartbeat))
+                await signal.wait(seen, heartbeat)
 
         return StreamingResponse(events(), media_type="text/event-stream", headers=SSE_HEADERS)
 
@@ -111,6 +164,7 @@ def console_router(cp: ControlPlane, heartbeat: float = HEARTBEAT_SECONDS) -> AP
             loop = asyncio.get_running_loop()
             quiet_since = loop.time()
             while True:
+                seen = signal.generation
                 complete = bool(cp.builds.get(build_id).get("buildComplete"))
                 lines = cp.db.read_log("build", build_id, seq)
                 for number, text in lines:
@@ -125,7 +179,7 @@ def console_router(cp: ControlPlane, heartbeat: float = HEARTBEAT_SECONDS) -> AP
                 if loop.time() - quiet_since >= heartbeat:
                     yield ": heartbeat\n\n"
                     quiet_since = loop.time()
-                await changed(min(1.0, heartbeat))
+                await signal.wait(seen, heartbeat)
 
         return StreamingResponse(chunks(), media_type="text/event-stream", headers=SSE_HEADERS)
 

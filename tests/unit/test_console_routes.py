@@ -109,3 +109,58 @@ def test_artifact_download_reads_the_store(client, cp):
 def test_artifact_download_without_artifact_is_404(client, cp):
     cp.builds.get.return_value = {}
     assert client.get("/api/builds/p:1/artifact").status_code == 404
+
+
+class FakeOrchestrator:
+    """wait_for_change that returns when `change()` is called, like the orchestrator's condition."""
+
+    def __init__(self):
+        import threading
+
+        self.cond = threading.Condition()
+
+    def wait_for_change(self, timeout: float) -> None:
+        with self.cond:
+            self.cond.wait(timeout)
+
+    def change(self) -> None:
+        with self.cond:
+            self.cond.notify_all()
+
+
+def test_change_signal_wakes_every_stream_from_one_thread():
+    import asyncio
+    import threading
+    import time
+
+    from emulator.api.console_routes import ChangeSignal
+
+    orch = FakeOrchestrator()
+    signal = ChangeSignal(orch.wait_for_change)
+
+    async def scenario():
+        seen = signal.generation
+        waiters = [asyncio.create_task(signal.wait(seen, 10)) for _ in range(20)]
+        await asyncio.sleep(0.2)
+        threads = [t for t in threading.enumerate() if t.name == "console-change-signal"]
+        started = time.monotonic()
+        orch.change()
+        await asyncio.gather(*waiters)
+        return len(threads), time.monotonic() - started
+
+    threads, elapsed = asyncio.run(scenario())
+    assert threads == 1
+    assert elapsed < 0.9  # woken by the change, not by the watcher's 1 s timeout
+
+
+def test_change_signal_returns_at_once_when_something_changed_since_it_was_read():
+    import asyncio
+    import time
+
+    from emulator.api.console_routes import ChangeSignal
+
+    signal = ChangeSignal(lambda timeout: time.sleep(timeout))
+    signal.generation = 5
+    started = time.monotonic()
+    asyncio.run(signal.wait(4, 10))
+    assert time.monotonic() - started < 0.1

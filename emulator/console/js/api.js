@@ -39,3 +39,23 @@ async function call(method, path, body) {
 
 export const get = (path) => call("GET", path);
 export const post = (path, body = {}) => call("POST", path, body);
+
+// CodePipeline operations that exist only on the AWS JSON endpoint (POST / with X-Amz-Target).
+export async function codepipeline(operation, body) {
+  let response;
+  try {
+    response = await fetch("/", {
+      method: "POST",
+      headers: { "Content-Type": "application/x-amz-json-1.1", "X-Amz-Target": `CodePipeline_20150709.${operation}` },
+      body: JSON.stringify(body),
+    });
+  } catch (err) {
+    throw new ApiError(0, "NetworkError", `The control plane did not answer (${err.message}). Is it running?`);
+  }
+  const data = await response.json().catch(() => ({}));
+  if (!response.ok) {
+    const kind = (data.__type || `HTTP ${response.status}`).split("#").pop();
+    throw new ApiError(response.status, kind, `${kind}: ${data.message || data.Message || "the request was refused"}`);
+  }
+  return data;
+}

@@ -1,7 +1,7 @@
 // One pipeline execution: its stages and actions as boxes, the source revision, and the
 // controls the backend supports (stop). Deploy actions show the rollback their deployment caused.
 
-import { get, post } from "../api.js";
+import { codepipeline, get, post } from "../api.js";
 import { badge, duration, enc, h, link, replace, section, short, when } from "../dom.js";
 
 const TERMINAL = new Set(["Succeeded", "Failed", "Stopped", "Superseded", "Cancelled"]);
@@ -81,10 +81,13 @@ export function executionView(id) {
     const boxes = pipeline.stages.map((stage, index) => {
       const run = stages[stage.name];
       return [h("section", { class: "stage", "aria-labelledby": `xstage-${index}`, dataset: { stage: stage.name, status: run ? run.status : "" } },
-        h("header", {}, h("h3", { id: `xstage-${index}` }, stage.name), badge(run && run.status, run ? null : "Not entered")),
+        h("header", {}, h("h3", { id: `xstage-${index}` }, stage.name), h("span", { class: "actions" },
+          run && (run.status === "Failed" || run.status === "Stopped") && TERMINAL.has(execution.status) ? retryButton(stage.name) : null,
+          badge(run && run.status, run ? null : "Not entered"))),
         run ? h("p", { class: "muted" }, "Took ", duration(run.createdAt, run.endTime)) : null,
-        stage.actions.some((a) => a.actionTypeId.category === "Approval")
-          ? h("p", { class: "note" }, "Manual approval actions are not run by pipelocal yet, so there is nothing to approve or reject.") : null,
+        stage.actions.some((a) => a.actionTypeId.provider === "Manual" && (actions[`${stage.name}/${a.name}`] || {}).status === "InProgress")
+          ? h("p", { class: "note" }, "Waiting for approval: approve or reject it on the ",
+            link(`#/pipelines/${enc(execution.pipelineName)}`, "pipeline page"), ".") : null,
         h("ul", { class: "actions-list" }, stage.actions.map((decl) => {
           const a = actions[`${stage.name}/${decl.name}`];
           const deployment = a && deployments[a.externalExecutionId];
@@ -107,8 +110,21 @@ export function executionView(id) {
         h("dt", {}, "Trigger"), h("dd", {}, execution.trigger ? `${execution.trigger.triggerType}: ${execution.trigger.triggerDetail}` : "–"),
         h("dt", {}, "Started"), h("dd", {}, when(execution.startTime)),
         h("dt", {}, "Duration"), h("dd", {}, duration(execution.startTime, execution.endTime))),
-      section("Stages", h("div", { class: "stages" }, boxes)),
-      h("p", { class: "note" }, "Retrying a failed stage is not supported by pipelocal yet; push again or press Release change on the pipeline page."));
+      section("Stages", h("div", { class: "stages" }, boxes)));
+  }
+
+  function retryButton(stageName) {
+    return h("button", { type: "button", "aria-label": `Retry the failed actions of stage ${stageName}`, onclick: async (e) => {
+      e.target.disabled = true;
+      try {
+        await codepipeline("RetryStageExecution", { pipelineName: execution.pipelineName, stageName,
+          pipelineExecutionId: id, retryMode: "FAILED_ACTIONS" });
+        message.textContent = `Retrying ${stageName}.`;
+      } catch (err) {
+        message.textContent = err.message;
+        e.target.disabled = false;
+      }
+    } }, "Retry stage");
   }
   return view;
 }

@@ -1,6 +1,6 @@
 // Pipelines: the list with each one's last execution, and one pipeline's stages and history.
 
-import { get, post } from "../api.js";
+import { codepipeline, get, post } from "../api.js";
 import { badge, duration, enc, h, link, replace, section, short, when } from "../dom.js";
 import { actionTarget, revisionLine } from "./execution.js";
 
@@ -49,6 +49,7 @@ export function pipelineListView() {
 
 export function pipelineView(name) {
   let pipeline, state, runs;
+  const comments = {};
   const diagram = h("div");
   const history = h("div");
   const message = h("p", { class: "message", role: "status" });
@@ -86,14 +87,26 @@ export function pipelineView(name) {
   };
 
   function paint() {
+    const focused = document.activeElement && document.activeElement.id;
+    paintStages();
+    const again = focused && document.getElementById(focused);
+    if (again && again !== document.activeElement) again.focus();
+  }
+
+  function paintStages() {
     const byId = Object.fromEntries(runs.map((r) => [r.pipelineExecutionId, r]));
     const declared = Object.fromEntries(pipeline.pipeline.stages.map((s) => [s.name, s]));
     const stages = state.stageStates.map((stage, index) => {
       const latest = stage.latestExecution;
       const run = latest && byId[latest.pipelineExecutionId];
+      const retry = latest && (latest.status === "Failed" || latest.status === "Stopped")
+        ? h("button", { type: "button", "aria-label": `Retry the failed actions of stage ${stage.stageName}`,
+          onclick: (e) => act(e.target, () => codepipeline("RetryStageExecution", {
+            pipelineName: name, stageName: stage.stageName, pipelineExecutionId: latest.pipelineExecutionId, retryMode: "FAILED_ACTIONS" }),
+          `Retrying ${stage.stageName}.`) }, "Retry stage") : null;
       const box = h("section", { class: "stage", "aria-labelledby": `stage-${index}`,
         dataset: { stage: stage.stageName, status: latest ? latest.status : "", execution: latest ? latest.pipelineExecutionId : "" } },
-        h("header", {}, h("h3", { id: `stage-${index}` }, stage.stageName), badge(latest && latest.status)),
+        h("header", {}, h("h3", { id: `stage-${index}` }, stage.stageName), h("span", { class: "actions" }, retry, badge(latest && latest.status))),
         run ? h("p", { class: "revision" }, link(`#/executions/${enc(run.pipelineExecutionId)}`, `Execution ${short(run.pipelineExecutionId)}`),
           ": ", revisionLine(run)) : h("p", { class: "revision muted" }, "Not run yet"),
         h("ul", { class: "actions-list" }, stage.actionStates.map((a) => {
@@ -106,11 +119,10 @@ export function pipelineView(name) {
             latestAction ? actionTarget(decl, latestAction) : null,
             latestAction && latestAction.summary ? h("span", { class: "summary" }, latestAction.summary) : null,
             latestAction && latestAction.errorDetails && latestAction.errorDetails.message !== latestAction.summary
-              ? h("span", { class: "error-text" }, latestAction.errorDetails.message) : null);
+              ? h("span", { class: "error-text" }, latestAction.errorDetails.message) : null,
+            latestAction && latestAction.token && latestAction.status === "InProgress" ? approval(stage.stageName, a.actionName, latestAction.token) : null);
         })));
-      const arrow = index < state.stageStates.length - 1
-        ? h("div", { class: "transition", "aria-label": "transition enabled" }, h("span", { "aria-hidden": "true" }, "↓"), " transition enabled")
-        : null;
+      const arrow = index < state.stageStates.length - 1 ? transition(state.stageStates[index + 1]) : null;
       return [box, arrow];
     });
     replace(diagram, h("div", { class: "stages" }, stages));
@@ -129,6 +141,46 @@ export function pipelineView(name) {
         h("td", {}, run.trigger ? `${run.trigger.triggerType}: ${run.trigger.triggerDetail}` : "–"),
         h("td", {}, when(run.startTime)),
         h("td", {}, duration(run.startTime, run.endTime))))))));
+  }
+  // Runs one control's request, says what happened, and re-reads the page (transitions and
+  // approvals change no status by themselves, so no event would refresh it).
+  async function act(button, request, done) {
+    button.disabled = true;
+    try {
+      await request();
+      message.textContent = done;
+      await view.refresh();
+    } catch (err) {
+      message.textContent = err.message;
+      button.disabled = false;
+    }
+  }
+
+  function approval(stageName, actionName, token) {
+    const summaryId = `approval-${stageName}-${actionName}`.replace(/[^A-Za-z0-9_-]/g, "-");
+    // A live refresh repaints the page; what was typed (and the focus) survives it.
+    const summary = h("input", { type: "text", id: summaryId, name: "summary", placeholder: "optional comment",
+      value: comments[token] || "", oninput: (e) => { comments[token] = e.target.value; } });
+    const decide = (status) => (e) => act(e.target, () => codepipeline("PutApprovalResult", {
+      pipelineName: name, stageName, actionName, token, result: { status, summary: summary.value } }),
+      `${status} ${stageName}/${actionName}.`);
+    return h("div", { class: "approval", role: "group", "aria-label": `Manual approval ${actionName}` },
+      h("label", { for: summaryId }, "Comment"), summary,
+      h("button", { type: "button", class: "primary", onclick: decide("Approved") }, "Approve"),
+      h("button", { type: "button", class: "danger", onclick: decide("Rejected") }, "Reject"));
+  }
+
+  function transition(next) {
+    const t = next.inboundTransitionState || { enabled: true };
+    const toggle = h("button", { type: "button", class: "small",
+      "aria-label": `${t.enabled ? "Disable" : "Enable"} the transition into ${next.stageName}`,
+      onclick: (e) => act(e.target, () => codepipeline(t.enabled ? "DisableStageTransition" : "EnableStageTransition",
+        t.enabled ? { pipelineName: name, stageName: next.stageName, transitionType: "Inbound", reason: "disabled from the console" }
+          : { pipelineName: name, stageName: next.stageName, transitionType: "Inbound" }),
+      `Transition into ${next.stageName} ${t.enabled ? "disabled" : "enabled"}.`) }, t.enabled ? "Disable" : "Enable");
+    return h("div", { class: `transition${t.enabled ? "" : " disabled"}`, dataset: { into: next.stageName, enabled: String(t.enabled !== false) } },
+      h("span", { "aria-hidden": "true", class: "arrow" }, t.enabled ? "↓" : "⛔"),
+      t.enabled ? " transition enabled " : ` transition disabled${t.disabledReason ? `: ${t.disabledReason}` : ""} `, toggle);
   }
   return view;
 }
