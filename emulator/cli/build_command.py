@@ -39,6 +39,7 @@ def build(
     phase: str = typer.Option(None, "--phase", help="Run only this phase (install, pre_build, build, post_build)."),
     timeout: float = typer.Option(3600, "--timeout", help="Stop the build after this many seconds (TIMED_OUT)."),
     cache_dir: Path = typer.Option(None, "--cache-dir", help="A LOCAL cache directory for the buildspec's cache."),
+    batch: bool = typer.Option(False, "--batch", help="Run the buildspec's batch (build-list, build-graph, build-matrix)."),
 ) -> None:
     """Run a buildspec against a local directory, like CodeBuild's codebuild_build.sh. Exit code 0 only on success."""
     from emulator.runtime.container_runtime import ImageMissing, RuntimeUnavailable
@@ -56,6 +57,8 @@ def build(
             params=_local_params(settings), cache_dir=cache_dir,
         )
         spec, _ = local_build.prepare(options)
+        if batch:
+            local_build.prepare_batch(options, spec)
     except (SpecError, local_build.LocalBuildError) as exc:
         console.print(f"[red]buildspec refused:[/red] {exc}", markup=True)
         raise typer.Exit(2)
@@ -69,6 +72,8 @@ def build(
         if report.status == "IN_PROGRESS":
             console.rule(f"[bold]{report.phase}[/bold]")
 
+    if batch:
+        _run_batch(options, spec, on_text, on_phase, DockerEngine(installation=str(settings.home)))
     try:
         result = local_build.run(options, spec, on_text, on_phase, DockerEngine(installation=str(settings.home)))
     except ReferenceError_ as exc:
@@ -97,6 +102,24 @@ def build(
     colour = _COLOURS.get(result.status, "white")
     console.print(f"build: [{colour}]{result.status}[/]")
     raise typer.Exit(0 if result.status == "SUCCEEDED" else 1)
+
+
+def _run_batch(options, spec, on_text, on_phase, runtime) -> None:
+    from emulator.services.codebuild import local_build
+
+    results = local_build.run_batch(options, spec, on_text, on_phase, runtime,
+                                    on_task=lambda identifier: console.rule(f"[bold cyan]build {identifier}[/bold cyan]"))
+    table = Table(title="batch")
+    for column in ("build", "status", "phases", "note"):
+        table.add_column(column)
+    for r in results:
+        phases = " ".join(f"{p.phase}:{'PASS' if p.status == 'SUCCEEDED' else 'FAIL'}" for p in (r.result.phases if r.result else []))
+        note = r.message or ("failure ignored" if r.ignore_failure and r.status != "SUCCEEDED" else "")
+        table.add_row(r.identifier, f"[{_COLOURS.get(r.status, 'white')}]{r.status}[/]", phases, note)
+    console.print(table)
+    status = local_build.batch_status(results)
+    console.print(f"batch: [{_COLOURS.get(status, 'white')}]{status}[/]")
+    raise typer.Exit(0 if status == "SUCCEEDED" else 1)
 
 
 def _read_env_file(path: Path) -> dict[str, str]:

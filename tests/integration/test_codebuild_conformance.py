@@ -433,3 +433,65 @@ def test_local_cache_key_then_fallback_key(tmp_path, images):
     assert "restored=first" in build("v1", "second")  # exact key
     log = build("v2", "third")  # new key: found through the fallback prefix deps-
     assert "restored=second" in log and "restored from key deps-" in log
+
+
+def _batch(tmp_path, buildspec: str, files: dict[str, str]):
+    src = tmp_path / "src"
+    src.mkdir(exist_ok=True)
+    (src / "buildspec.yml").write_text(textwrap.dedent(buildspec).lstrip())
+    for name, text in files.items():
+        (src / name).write_text(textwrap.dedent(text).lstrip())
+    options = local_build.LocalBuildOptions(source_dir=src)
+    spec, _ = local_build.prepare(options)
+    log: list[str] = []
+    results = local_build.run_batch(options, spec, log.append, lambda r: None, DockerEngine(installation=str(tmp_path)))
+    return {r.identifier: r for r in results}, "".join(log)
+
+
+def test_batch_graph_dependency_failure_and_own_buildspec(tmp_path, images):
+    results, log = _batch(tmp_path, """
+        version: 0.2
+        batch:
+          build-graph:
+            - identifier: compile
+              env:
+                variables: {STEP: compile}
+            - identifier: test
+              buildspec: fail.yml
+              depend-on: [compile]
+            - identifier: publish
+              depend-on: [test]
+        phases:
+          build:
+            commands:
+              - echo "step=$STEP"
+        """, {"fail.yml": """
+        version: 0.2
+        phases:
+          build:
+            commands:
+              - echo from-fail-yml && false
+        """})
+    assert results["compile"].status == "SUCCEEDED" and "step=compile" in log
+    assert results["test"].status == "FAILED" and "from-fail-yml" in log
+    assert results["publish"].status == "STOPPED" and "test" in results["publish"].message
+    assert local_build.batch_status(list(results.values())) == "FAILED"
+
+
+def test_batch_matrix_runs_each_combination(tmp_path, images):
+    results, log = _batch(tmp_path, """
+        version: 0.2
+        batch:
+          build-matrix:
+            dynamic:
+              env:
+                variables:
+                  FLAVOUR: [plain, fancy]
+        phases:
+          build:
+            commands:
+              - echo "flavour=$FLAVOUR"
+        """, {})
+    assert sorted(results) == ["fancy", "plain"]
+    assert all(r.status == "SUCCEEDED" for r in results.values())
+    assert "flavour=plain" in log and "flavour=fancy" in log

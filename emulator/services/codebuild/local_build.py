@@ -307,3 +307,58 @@ def _git_head(path: Path) -> str:
                               text=True, timeout=5).stdout.strip()
     except (OSError, subprocess.TimeoutExpired):
         return ""
+
+
+@dataclass
+class BatchTaskResult:
+    identifier: str
+    status: str  # a build status, or STOPPED for a build that never ran
+    result: LocalBuildResult | None
+    ignore_failure: bool = False
+    message: str | None = None
+
+
+def prepare_batch(options: LocalBuildOptions, spec: BuildSpec) -> list[tuple[object, LocalBuildOptions, BuildSpec]]:
+    """Every build of the batch, each buildspec parsed and checked before any container starts."""
+    from dataclasses import replace
+
+    from emulator.services.codebuild.batch_plan import expand_batch
+
+    prepared = []
+    for task in expand_batch(spec):
+        task_options = replace(
+            options,
+            buildspec=(options.source_dir / task.buildspec) if task.buildspec else options.buildspec,
+            image=task.image or options.image,
+            compute_type=task.compute_type or options.compute_type,
+            privileged=options.privileged if task.privileged_mode is None else task.privileged_mode,
+            env={**options.env, **task.variables},
+            artifacts_dir=(options.artifacts_dir / task.identifier) if options.artifacts_dir else None,
+        )
+        task_spec, _ = prepare(task_options)
+        prepared.append((task, task_options, task_spec))
+    return prepared
+
+
+def run_batch(options: LocalBuildOptions, spec: BuildSpec, on_text: Callable[[str], None],
+              on_phase: Callable[[contracts.PhaseReport], None], runtime: ContainerRuntime,
+              on_task: Callable[[str], None] = lambda identifier: None) -> list[BatchTaskResult]:
+    """Runs the builds one after another (dependencies first); fast-fail stops the rest."""
+    outcomes: dict[str, BatchTaskResult] = {}
+    failed_hard = False
+    for task, task_options, task_spec in prepare_batch(options, spec):
+        blocked = [d for d in task.depend_on if outcomes[d].status != "SUCCEEDED" and not outcomes[d].ignore_failure]
+        if blocked or (failed_hard and spec.batch.fast_fail):
+            why = f"depends on {', '.join(blocked)}, which did not succeed" if blocked else "fast-fail: another build failed"
+            outcomes[task.identifier] = BatchTaskResult(task.identifier, "STOPPED", None, task.ignore_failure, why)
+            continue
+        on_task(task.identifier)
+        result = run(task_options, task_spec, on_text, on_phase, runtime)
+        outcomes[task.identifier] = BatchTaskResult(task.identifier, result.status, result, task.ignore_failure)
+        if result.status != "SUCCEEDED" and not task.ignore_failure:
+            failed_hard = True
+    return list(outcomes.values())
+
+
+def batch_status(results: list[BatchTaskResult]) -> str:
+    return "SUCCEEDED" if all(r.status == "SUCCEEDED" or r.ignore_failure for r in results) else "FAILED"
