@@ -30,6 +30,7 @@ TARGET = statuses.DEPLOYMENT_TARGET
 EVENT_LOG = "lifecycle-event"
 APPSPEC_NAMES = ("appspec.yml", "appspec.yaml")
 BUNDLE_TYPES = ("zip", "tar", "tgz")
+LOG_TAIL = 4096  # Diagnostics.logTail: "up to the last 4 KB of the diagnostic log"
 # What the AWS agent reports for an event with no scripts to run.
 _NO_SCRIPTS = {"errorCode": "Success", "scriptName": "", "message": "Succeeded", "logTail": ""}
 # How long an instance may stay silent while it owes a result before its event fails.
@@ -374,8 +375,8 @@ class DeploymentService:
                 raise SpecError(f"s3://{location['bucket']}/{location['key']}", "revision",
                                 "an existing object in the store (it does not exist)")
             data = self.store.get_bytes(location["bucket"], location["key"])
-            members = _bundle_members(data, location.get("bundleType", "zip"))
             names = (appspec_file,) if appspec_file else APPSPEC_NAMES
+            members = _bundle_members(data, location.get("bundleType", "zip"), names)
             name = next((n for n in names if n in members), None)
             if name is None:
                 raise SpecError(file, names[0], f"{' or '.join(names)} at the root of the bundle")
@@ -475,7 +476,7 @@ class DeploymentService:
             self.db.append_log(EVENT_LOG, f"{target_id}:{event}", result.log)
         status = "Succeeded" if result.status == "Succeeded" else "Failed"
         diagnostics = {"errorCode": result.error_code, "scriptName": _script_name(command, result),
-                       "message": result.message, "logTail": result.log[-2048:]}
+                       "message": result.message, "logTail": result.log[-LOG_TAIL:]}
         self._set_event(target_id, event, status, start=result.start_time or started,
                         end=result.end_time or time.time(), diagnostics=diagnostics)
         return status == "Succeeded"
@@ -567,15 +568,16 @@ def _script_name(command: contracts.HostCommand, result: contracts.CommandResult
     return command.scripts[0].location if command.scripts and result.status != "Succeeded" else ""
 
 
-def _bundle_members(data: bytes, bundle_type: str) -> dict[str, bytes]:
-    """Member path -> content, for reading the appspec and checking sources exist."""
+def _bundle_members(data: bytes, bundle_type: str, read: tuple[str, ...] = APPSPEC_NAMES) -> dict[str, bytes]:
+    """Member path -> content (only the members named in `read` are read), for reading the appspec
+    and checking that sources exist."""
     members: dict[str, bytes] = {}
     if bundle_type == "zip":
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             for info in archive.infolist():
                 name = info.filename.lstrip("./")
                 if name and not info.is_dir():
-                    members[name] = archive.read(info) if name.split("/")[-1].startswith("appspec.") else b""
+                    members[name] = archive.read(info) if name in read else b""
         return members
     mode = "r:gz" if bundle_type in ("tgz", "tar.gz") else "r:"
     with tarfile.open(fileobj=io.BytesIO(data), mode=mode) as archive:
@@ -583,7 +585,7 @@ def _bundle_members(data: bytes, bundle_type: str) -> dict[str, bytes]:
             name = member.name.removeprefix("./").lstrip("/")
             if name and member.isfile():
                 handle = archive.extractfile(member)
-                members[name] = handle.read() if handle and name.split("/")[-1].startswith("appspec.") else b""
+                members[name] = handle.read() if handle and name in read else b""
     return members
 
 
