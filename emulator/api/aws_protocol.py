@@ -14,6 +14,7 @@ import base64
 import datetime as dt
 import json
 import logging
+import zlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -212,12 +213,34 @@ def aws_router(protocol: AwsProtocol) -> APIRouter:
     async def aws_json(request: Request) -> Response:
         body = await request.body()
         target = request.headers.get("x-amz-target")
+        # botocore gzips large request bodies (PutMetricData's requestcompression trait)
+        if request.headers.get("content-encoding", "").lower() == "gzip":
+            try:
+                body = _gunzip(body)
+            except (OSError, EOFError, ValueError, zlib.error) as exc:
+                return Response(json.dumps({"__type": "SerializationException",
+                                            "message": f"The gzip request body cannot be read: {exc}"}),
+                                status_code=400, media_type=protocol.content_type(target))
         if target is None and b"Action=" in body:
             return _query_not_implemented(body)
         status, doc = await asyncio.to_thread(protocol.handle, target, body)
         return Response(json.dumps(doc), status_code=status, media_type=protocol.content_type(target))
 
     return router
+
+
+MAX_INFLATED_BYTES = 16 * 1024 * 1024
+
+
+def _gunzip(body: bytes) -> bytes:
+    """A gzip request body, refusing one that inflates beyond what any operation accepts."""
+    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    data = inflater.decompress(body, MAX_INFLATED_BYTES + 1)
+    if len(data) > MAX_INFLATED_BYTES or inflater.unconsumed_tail:
+        raise ValueError(f"The request body inflates beyond {MAX_INFLATED_BYTES} bytes")
+    if not inflater.eof:
+        raise ValueError("The gzip request body is truncated")
+    return data
 
 
 def _query_not_implemented(body: bytes) -> Response:
