@@ -195,22 +195,66 @@ def server() -> None:
 
 
 # ------------------------------------------------------------------ repo
+# `repo` and `pipeline` speak the AWS API of the control plane (docs/aws-api.md), the same calls
+# `aws codecommit` and `aws codepipeline` make; only the live progress view reads the event feed.
+
+
+def _aws(service: str):
+    import boto3
+
+    settings = load_settings()
+    return boto3.client(service, endpoint_url=settings.control_url, region_name=settings.region,
+                        aws_access_key_id="pipelocal", aws_secret_access_key="pipelocal")
+
+
+def _call(service: str, operation: str, **params):
+    """One AWS API call; an AWS error or a stopped control plane becomes one line and exit code 1."""
+    from botocore.exceptions import ClientError, EndpointConnectionError, ParamValidationError
+
+    try:
+        return getattr(_aws(service), operation)(**params)
+    except ClientError as exc:
+        error = exc.response["Error"]
+        _fail(f"{error.get('Code')}: {error.get('Message')}")
+    except ParamValidationError as exc:
+        _fail(str(exc))
+    except EndpointConnectionError:
+        _fail(f"The control plane is not running at {load_settings().control_url}. Start it with `pipelocal up`.")
+
+
+def _print_json(doc: dict) -> None:
+    doc = {k: v for k, v in doc.items() if k != "ResponseMetadata"}
+    console.print_json(json.dumps(doc, default=lambda v: v.isoformat() if hasattr(v, "isoformat") else str(v)))
 
 
 @repo_app.command("create")
 def repo_create(name: str, description: str = "") -> None:
-    """Create a hosted repository; prints its clone URL."""
-    try:
-        repo = _client().post("/repositories", {"repositoryName": name, "repositoryDescription": description})
-    except ControlPlaneError as exc:
-        _fail(str(exc))
-    console.print(f"created {name}: git clone {repo['cloneUrlHttp']}")
+    """Create a hosted repository (CreateRepository); prints its clone URL."""
+    repo = _call("codecommit", "create_repository", repositoryName=name, repositoryDescription=description)
+    console.print(f"created {name}: git clone {repo['repositoryMetadata']['cloneUrlHttp']}")
 
 
 @repo_app.command("list")
 def repo_list() -> None:
-    for repo in _client().get("/repositories")["repositories"]:
+    for entry in _call("codecommit", "list_repositories")["repositories"]:
+        repo = _call("codecommit", "get_repository", repositoryName=entry["repositoryName"])["repositoryMetadata"]
         console.print(f"{repo['repositoryName']}\t{repo['cloneUrlHttp']}")
+
+
+@repo_app.command("delete")
+def repo_delete(name: str) -> None:
+    """Delete a repository and its git data (DeleteRepository)."""
+    _call("codecommit", "get_repository", repositoryName=name)
+    _call("codecommit", "delete_repository", repositoryName=name)
+    console.print(f"deleted {name}")
+
+
+@repo_app.command("branches")
+def repo_branches(name: str) -> None:
+    """Each branch and the commit it points at (ListBranches, GetBranch)."""
+    for branch in _call("codecommit", "list_branches", repositoryName=name)["branches"]:
+        commit = _call("codecommit", "get_branch", repositoryName=name, branchName=branch)["branch"]["commitId"]
+        console.print(f"{branch}\t{commit}")
 
 
 # ------------------------------------------------------------------ pipeline
@@ -219,30 +263,71 @@ def repo_list() -> None:
 @pipeline_app.command("create")
 def pipeline_create(file: Path = typer.Option(..., "-f", "--file", exists=True, help="pipeline.json or .yaml"),
                     update: bool = typer.Option(False, "--update", help="Replace an existing pipeline.")) -> None:
-    """Create a pipeline from the JSON that `aws codepipeline get-pipeline` prints."""
+    """Create a pipeline from the JSON that `aws codepipeline get-pipeline` prints (CreatePipeline).
+
+    As on AWS, a new pipeline starts its first execution. The file is checked here first, so an
+    error names its line.
+    """
+    from emulator.domain.errors import SpecError
+    from emulator.domain.pipeline import load_pipeline
+
     try:
-        doc = _client().post("/pipelines/from-text", {"text": file.read_text(), "file": str(file), "update": update})
-    except ControlPlaneError as exc:
-        _fail(str(exc))
-    console.print(f"pipeline {doc['pipeline']['name']} version {doc['pipeline']['version']}")
+        declaration = load_pipeline(file.read_text(), str(file))
+    except SpecError as exc:
+        _fail(f"InvalidStructureException: {exc}")
+    declaration.pop("version", None)
+    if update:
+        current = _call("codepipeline", "get_pipeline", name=declaration["name"])["pipeline"]
+        declaration["version"] = current["version"]
+        doc = _call("codepipeline", "update_pipeline", pipeline=declaration)
+        console.print(f"pipeline {doc['pipeline']['name']} version {doc['pipeline']['version']}")
+        return
+    doc = _call("codepipeline", "create_pipeline", pipeline=declaration)
+    first = _call("codepipeline", "list_pipeline_executions", pipelineName=declaration["name"], maxResults=1)
+    started = first["pipelineExecutionSummaries"][0]["pipelineExecutionId"] if first[
+        "pipelineExecutionSummaries"] else None
+    console.print(f"pipeline {doc['pipeline']['name']} version {doc['pipeline']['version']}"
+                  + (f"; first execution {started}" if started else ""))
+
+
+@pipeline_app.command("list")
+def pipeline_list() -> None:
+    for p in _call("codepipeline", "list_pipelines")["pipelines"]:
+        console.print(f"{p['name']}\tversion {p['version']}\t{p.get('executionMode', 'SUPERSEDED')}")
 
 
 @pipeline_app.command("get")
 def pipeline_get(name: str) -> None:
-    console.print_json(json.dumps(_client().get(f"/pipelines/{name}")))
+    _print_json(_call("codepipeline", "get_pipeline", name=name))
+
+
+@pipeline_app.command("delete")
+def pipeline_delete(name: str) -> None:
+    _call("codepipeline", "get_pipeline", name=name)
+    _call("codepipeline", "delete_pipeline", name=name)
+    console.print(f"deleted {name}")
 
 
 @pipeline_app.command("start")
-def pipeline_start(name: str, watch: bool = typer.Option(True, "--watch/--no-watch")) -> None:
-    """Start an execution with the latest source revision (release change)."""
+def pipeline_start(name: str, watch: bool = typer.Option(True, "--watch/--no-watch"),
+                   variable: list[str] = typer.Option([], "--variable", "-v",
+                                                      help="NAME=VALUE for a pipeline-level variable")) -> None:
+    """Start an execution with the latest source revision (StartPipelineExecution)."""
     from emulator.cli.progress import ExecutionWatcher
 
+    variables = []
+    for item in variable:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            _fail(f"--variable {item!r}: expected NAME=VALUE")
+        variables.append({"name": key, "value": value})
     client = _client()
     try:
         cursor = client.get("/events/cursor")["last"]
-        execution_id = client.post(f"/pipelines/{name}/executions")["pipelineExecutionId"]
     except ControlPlaneError as exc:
         _fail(str(exc))
+    execution_id = _call("codepipeline", "start_pipeline_execution", name=name,
+                         **({"variables": variables} if variables else {}))["pipelineExecutionId"]
     console.print(f"execution {execution_id}")
     if watch:
         done = ExecutionWatcher(client, console).follow(execution_id, after=cursor)
@@ -250,9 +335,70 @@ def pipeline_start(name: str, watch: bool = typer.Option(True, "--watch/--no-wat
         raise typer.Exit(0 if done["status"] == "Succeeded" else 1)
 
 
+@pipeline_app.command("stop")
+def pipeline_stop(name: str, execution_id: str,
+                  abandon: bool = typer.Option(False, "--abandon", help="Abandon running actions."),
+                  reason: str = typer.Option("", "--reason")) -> None:
+    """Stop an execution: wait for running actions, or abandon them (StopPipelineExecution)."""
+    _call("codepipeline", "stop_pipeline_execution", pipelineName=name, pipelineExecutionId=execution_id,
+          abandon=abandon, reason=reason)
+    status = _call("codepipeline", "get_pipeline_execution", pipelineName=name,
+                   pipelineExecutionId=execution_id)["pipelineExecution"]["status"]
+    console.print(f"execution {execution_id}: {status}")
+
+
 @pipeline_app.command("state")
 def pipeline_state(name: str) -> None:
-    console.print_json(json.dumps(_client().get(f"/pipelines/{name}/state")))
+    _print_json(_call("codepipeline", "get_pipeline_state", name=name))
+
+
+@pipeline_app.command("executions")
+def pipeline_executions(name: str) -> None:
+    """Execution history, newest first, with each execution's source revision."""
+    for e in _call("codepipeline", "list_pipeline_executions", pipelineName=name)["pipelineExecutionSummaries"]:
+        revisions = ", ".join(f"{r['actionName']}@{r['revisionId'][:8]}" for r in e.get("sourceRevisions", []))
+        started = e["startTime"].strftime("%Y-%m-%d %H:%M:%S") if e.get("startTime") else ""
+        console.print("\t".join([e["pipelineExecutionId"], e["status"], e.get("trigger", {}).get("triggerType", ""),
+                                 revisions or "-", started]), soft_wrap=True)
+
+
+@pipeline_app.command("approve")
+def pipeline_approve(name: str, stage: str, action: str,
+                     reject: bool = typer.Option(False, "--reject"),
+                     summary: str = typer.Option("", "--summary")) -> None:
+    """Approve (or --reject) the manual approval waiting in STAGE/ACTION (PutApprovalResult)."""
+    state = _call("codepipeline", "get_pipeline_state", name=name)
+    token = next((a.get("latestExecution", {}).get("token") for s in state["stageStates"] if s["stageName"] == stage
+                  for a in s["actionStates"] if a["actionName"] == action), None)
+    if not token:
+        _fail(f"No approval is waiting in {stage}/{action} of {name}")
+    _call("codepipeline", "put_approval_result", pipelineName=name, stageName=stage, actionName=action, token=token,
+          result={"summary": summary, "status": "Rejected" if reject else "Approved"})
+    console.print(f"{stage}/{action}: {'Rejected' if reject else 'Approved'}")
+
+
+@pipeline_app.command("retry")
+def pipeline_retry(name: str, stage: str, execution_id: str,
+                   all_actions: bool = typer.Option(False, "--all-actions",
+                                                    help="Rerun every action, not just the failed ones.")) -> None:
+    """Run a failed stage of an execution again (RetryStageExecution)."""
+    _call("codepipeline", "retry_stage_execution", pipelineName=name, stageName=stage,
+          pipelineExecutionId=execution_id, retryMode="ALL_ACTIONS" if all_actions else "FAILED_ACTIONS")
+    console.print(f"execution {execution_id}: retrying {stage}")
+
+
+@pipeline_app.command("disable-transition")
+def pipeline_disable_transition(name: str, stage: str, reason: str = typer.Option(..., "--reason")) -> None:
+    """Hold executions in front of STAGE (DisableStageTransition, Inbound)."""
+    _call("codepipeline", "disable_stage_transition", pipelineName=name, stageName=stage,
+          transitionType="Inbound", reason=reason)
+    console.print(f"transition into {stage}: disabled")
+
+
+@pipeline_app.command("enable-transition")
+def pipeline_enable_transition(name: str, stage: str) -> None:
+    _call("codepipeline", "enable_stage_transition", pipelineName=name, stageName=stage, transitionType="Inbound")
+    console.print(f"transition into {stage}: enabled")
 
 
 # ------------------------------------------------------------------ instances
