@@ -633,3 +633,49 @@ def test_many_async_polls_wait_together_and_a_put_from_a_thread_wakes_only_its_i
     got, woke_after = asyncio.run(scenario())
     assert got.command_id == "c" and woke_after < 1.0
     assert asyncio.run(queue.poll_async("i-1", 0.1)) is None
+
+
+# ---------------------------------------------------------------- ApplicationStop failures, appspec names
+
+
+@pytest.mark.timeout(30)
+def test_ignore_application_stop_failures_continues_with_download_bundle(make_env):
+    env = make_env(1)
+    group = env.group()
+    assert env.deploy(group, "v1")["status"] == "Succeeded"
+    failing_stop = fail_on({"web-1": "ApplicationStop"})
+    env.agent.decide = failing_stop
+    ignored = env.finish(env.service.create_deployment(APP, group, env.store.put("v2", make_bundle()),
+                                                       ignore_application_stop_failures=True)["deploymentId"])
+    assert ignored["status"] == "Succeeded"
+    events = events_of(env.targets(ignored["deploymentId"])["web-1"])
+    assert events[0] == ("ApplicationStop", "Failed") and all(s == "Succeeded" for _, s in events[1:])
+    strict = env.deploy(group, "v3", decide=failing_stop)
+    assert strict["status"] == "Failed"
+    assert events_of(env.targets(strict["deploymentId"])["web-1"])[:2] == [
+        ("ApplicationStop", "Failed"), ("DownloadBundle", "Skipped")]
+
+
+def _bundle_named(name: str, appspec: str = APPSPEC) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr(name, appspec)
+        archive.writestr(HOOK, "#!/bin/bash\necho before\n")
+        archive.writestr(STOP_HOOK, "#!/bin/bash\necho stop\n")
+        archive.writestr("app/index.html", "<h1>hi</h1>\n")
+    return buffer.getvalue()
+
+
+@pytest.mark.timeout(30)
+def test_appspec_yaml_and_a_custom_appspec_name(make_env):
+    env = make_env(1)
+    group = env.group()
+    yaml_doc = env.finish(env.service.create_deployment(
+        APP, group, env.store.put("yaml", _bundle_named("appspec.yaml")))["deploymentId"])
+    assert yaml_doc["status"] == "Succeeded"
+    custom = env.store.put("custom", _bundle_named("deploy/test-spec.yml"))
+    assert env.finish(env.service.create_deployment(APP, group, custom, appspec_file="deploy/test-spec.yml")[
+        "deploymentId"])["status"] == "Succeeded"
+    missing = env.finish(env.service.create_deployment(APP, group, custom)["deploymentId"])
+    download = env.targets(missing["deploymentId"])["web-1"]["lifecycleEvents"][1]
+    assert download["status"] == "Failed" and "appspec.yml or appspec.yaml" in download["diagnostics"]["message"]
