@@ -21,6 +21,7 @@ from emulator import contracts
 from agents import command_executor
 from agents.control_client import ControlClient, ControlRejected, ControlUnavailable
 from agents.deployment_root import DeploymentRoot
+from agents.host_sample import host_sample
 
 AGENT_VERSION = "pipelocal-agent/1"
 
@@ -77,7 +78,7 @@ class CommandLoop:
         self._register()
         while not self.stop.is_set():
             try:
-                command = self.client.poll(self.settings.poll_wait)
+                command = self.client.poll(self.settings.poll_wait, host=host_sample())
             except ControlRejected as exc:
                 if exc.status in (401, 403, 404):  # the control plane restarted and forgot this instance
                     log(f"poll refused ({exc}); registering again")

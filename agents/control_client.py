@@ -36,9 +36,9 @@ class ControlClient:
     def register(self, registration: contracts.InstanceRegistration) -> None:
         self._post(contracts.AGENT_REGISTER, contracts.encode(registration), timeout=10)
 
-    def poll(self, wait: int = 20) -> contracts.HostCommand | None:
+    def poll(self, wait: int = 20, host: contracts.HostSample | None = None) -> contracts.HostCommand | None:
         path = contracts.AGENT_POLL.format(instance=self._quoted(self.instance)) + f"?wait={int(wait)}"
-        data = self._post(path, {}, timeout=wait + 15)
+        data = self._post(path, contracts.encode(contracts.PollRequest(host=host)), timeout=wait + 15)
         return contracts.decode(contracts.PollResponse, data or {}).command
 
     def heartbeat(self, command_id: str) -> None:

@@ -136,6 +136,21 @@ class PollResponse:
 
 
 @dataclass
+class HostSample:
+    """The agent's own container as its cgroup counts it, sent with each poll (host metrics)."""
+    sampled_at: float = 0.0
+    cpu_seconds: float | None = None  # cumulative CPU time used
+    cpus: float | None = None  # CPUs the container may use
+    memory_used_bytes: float | None = None
+    memory_limit_bytes: float | None = None
+
+
+@dataclass
+class PollRequest:
+    host: HostSample | None = None
+
+
+@dataclass
 class CommandResult:
     command_id: str
     status: str  # Succeeded | Failed
