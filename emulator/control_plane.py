@@ -10,6 +10,7 @@ from emulator.runtime.container_runtime import LABEL_ROLE, ContainerRuntime
 from emulator.services.cloudwatch.alarms import Alarms
 from emulator.services.cloudwatch.deployment_alarms import DeploymentAlarmMonitor
 from emulator.services.cloudwatch.fleet_traffic import FleetTraffic, fleet_targets
+from emulator.services.cloudwatch.host_metrics import HostMetrics
 from emulator.services.cloudwatch.metric_store import MetricStore
 from emulator.services.cloudwatch.time_scale import TimeScale
 from emulator.services.codebuild.builds import BuildService, Endpoints
@@ -55,6 +56,7 @@ class ControlPlane:
     alarms: Alarms | None = None
     traffic: FleetTraffic | None = None
     alarm_monitor: DeploymentAlarmMonitor | None = None
+    host_metrics: HostMetrics | None = None
 
     def on_push(self, repository: str, before: dict[str, str], after: dict[str, str]) -> list[str]:
         """A push to a watched branch starts the pipelines whose source it is."""
@@ -128,4 +130,5 @@ def assemble(settings: Settings, runtime: ContainerRuntime, gateway: str) -> Con
     monitor = DeploymentAlarmMonitor(db, scale, settings.deploy_bake_seconds)
     deployments.alarm_monitor = monitor
     return ControlPlane(settings, db, orch, store, runtime, repos, projects, builds, apps, fleet, queue,
-                        deployments, pipelines, executions, params, scale, metrics, alarms, traffic, monitor)
+                        deployments, pipelines, executions, params, scale, metrics, alarms, traffic, monitor,
+                        HostMetrics(metrics))

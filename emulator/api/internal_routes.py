@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import secrets
 
 from fastapi import APIRouter, Header, HTTPException, Request, Response
@@ -62,9 +63,22 @@ def internal_router(cp: ControlPlane) -> APIRouter:
         cp.db.update("instance", reg.instance_name, agentVersion=reg.agent_version, agentRegistered=True)
         return {"ok": True}
 
+    def record_host(instance: str, raw: bytes) -> None:
+        """Host metrics ride along with polls; a sample that cannot be read never fails the poll."""
+        publisher = getattr(cp, "host_metrics", None)
+        if publisher is None or not raw:
+            return
+        try:
+            sample = contracts.decode(contracts.PollRequest, json.loads(raw)).host
+            if sample is not None:
+                publisher.record(instance, sample)
+        except (TypeError, ValueError, KeyError):
+            pass
+
     @router.post(contracts.AGENT_POLL)
-    async def poll(instance: str, wait: float = 20.0, token: str | None = token_header):
+    async def poll(instance: str, request: Request, wait: float = 20.0, token: str | None = token_header):
         agent_auth(instance, token)
+        record_host(instance, await request.body())
         command = await cp.queue.poll_async(instance, min(max(wait, 0.0), 30.0))
         return contracts.encode(contracts.PollResponse(command=command))
 

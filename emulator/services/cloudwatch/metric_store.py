@@ -86,10 +86,12 @@ class MetricStore:
 
     # ------------------------------------------------------------ PutMetricData
 
-    def put_metric_data(self, namespace: str, data: list[dict], now: float | None = None) -> int:
-        """Stores every datum or none; returns how many values were stored."""
+    def put_metric_data(self, namespace: str, data: list[dict], now: float | None = None,
+                        internal: bool = False) -> int:
+        """Stores every datum or none; returns how many values were stored. `internal`: published
+        by pipelocal itself in AWS's own namespaces (AWS/EC2), which PutMetricData refuses to users."""
         now = time.time() if now is None else now
-        if not namespace or namespace.startswith("AWS/"):
+        if not namespace or (namespace.startswith("AWS/") and not internal):
             raise invalid(f"The value {namespace!r} for parameter Namespace is invalid: namespaces starting "
                           f"with AWS/ are reserved for AWS services.")
         if not data:
