@@ -11,6 +11,7 @@ import os
 import signal
 import socket
 import sys
+import time
 
 import uvicorn
 
@@ -74,6 +75,13 @@ def serve(settings: Settings) -> None:
             raise StartError(str(exc)) from None
     try:
         cp = assemble(settings, runtime, gateway)
+        if not settings.embedded_store:  # a store started beside us (docker-compose) may still be starting
+            deadline = time.monotonic() + 60
+            while not cp.store.healthy():
+                if time.monotonic() > deadline:
+                    raise StartError(f"The S3 store at {settings.store_url} did not answer within 60 s; "
+                                     f"check PIPELOCAL_S3_ENDPOINT and that the store runs.")
+                time.sleep(0.5)
         cp.store.ensure_bucket(settings.artifact_bucket)
         cp.store.wait_writable(settings.artifact_bucket)
         report = cp.recover()

@@ -30,27 +30,26 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 # What goes into pipelocal's own wheel; a change in any of these needs a new image.
 SOURCE_PARTS = ("pyproject.toml", "emulator", "runners", "agents")
 
-# Dependencies and pipelocal go in separate layers: Docker's cache keeps the first while only
-# pipelocal's code changes, so a rebuild after an edit takes seconds.
+# Settings first, then dependencies, then pipelocal, each its own layer: Docker's cache keeps all
+# but the last two while only pipelocal's code changes.
 DOCKERFILE = """\
 ARG BASE
 FROM ${BASE}
-ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
-COPY deps/ /tmp/deps/
-RUN python3 -m venv /opt/pipelocal \\
- && /opt/pipelocal/bin/pip install --no-index --find-links /tmp/deps -r /tmp/deps/requirements.txt \\
- && rm -rf /tmp/deps
-COPY project/ /tmp/project/
-RUN /opt/pipelocal/bin/pip install --no-index --no-deps /tmp/project/*.whl \\
- && rm -rf /tmp/project \\
- && /opt/pipelocal/bin/python -c "import emulator.server, emulator.store.seaweed_server as s; print(s.weed_binary())"
 ENV PATH=/opt/pipelocal/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \\
     PIPELOCAL_HOME=/var/lib/pipelocal \\
     PIPELOCAL_BIND=0.0.0.0 \\
     PYTHONUNBUFFERED=1
-WORKDIR /var/lib/pipelocal
-EXPOSE 4750 4751
 CMD ["python", "-m", "emulator.server"]
+COPY deps/ /tmp/deps/
+RUN export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1 \\
+ && /usr/bin/python3 -m venv /opt/pipelocal \\
+ && /opt/pipelocal/bin/pip install --no-index --find-links /tmp/deps -r /tmp/deps/requirements.txt \\
+ && rm -rf /tmp/deps
+COPY project/ /tmp/project/
+RUN export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1 \\
+ && /opt/pipelocal/bin/pip install --no-index --no-deps /tmp/project/*.whl \\
+ && rm -rf /tmp/project \\
+ && /opt/pipelocal/bin/python -c "import emulator.server, emulator.store.seaweed_server as s; print(s.weed_binary())"
 """
 
 
