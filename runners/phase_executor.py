@@ -39,6 +39,7 @@ COMMAND_EXECUTION_ERROR = "COMMAND_EXECUTION_ERROR"
 SUCCEEDING_VAR = "CODEBUILD_BUILD_SUCCEEDING"
 _STOP_AFTER_FAILURE = ("INSTALL", "PRE_BUILD", "POST_BUILD")
 _OUTPUT_KEPT_FOR_RETRY = 64 * 1024
+_PATH_PREFIX = "PIPELOCAL_PATH_PREFIX"
 _HIDDEN_ENV_PREFIX = "PIPELOCAL_"  # the runner's own credentials never reach user commands
 
 
@@ -75,6 +76,9 @@ class PhaseExecutor:
     def _new_session(self) -> ShellSession:
         env = {k: v for k, v in os.environ.items() if not k.startswith(_HIDDEN_ENV_PREFIX)}
         env.update(self.plan.env)
+        prefix = env.pop(_PATH_PREFIX, None)  # runtime packs mounted for runtime-versions
+        if prefix:
+            env["PATH"] = f"{prefix}:{env.get('PATH', '/usr/local/bin:/usr/bin:/bin')}"
         return ShellSession(self.plan.shell or "bash", self.plan.src_dir, env, self._on_output)
 
     def _run_phases(self, session: ShellSession, retries_used: dict[str, int]) -> tuple[bool, str | None, str | None]:

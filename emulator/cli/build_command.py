@@ -46,6 +46,7 @@ def build(
     from emulator.runtime.docker_engine import DockerEngine
     from emulator.services.codebuild import local_build
     from emulator.services.codebuild.build_environment import ReferenceError_
+    from emulator.services.codebuild.runtime_packs import RuntimePackError
 
     settings = load_settings()
     try:
@@ -54,7 +55,7 @@ def build(
             source_dir=source, buildspec=buildspec, image=image, compute_type=compute_type, env=env,
             artifacts_dir=artifacts, source_mode=source_mode, privileged=privileged, phase=phase,
             timeout_seconds=timeout, region=settings.region, account=settings.account_id,
-            params=_local_params(settings), cache_dir=cache_dir,
+            params=_local_params(settings), cache_dir=cache_dir, runtimes_dir=settings.data_dir / "runtimes",
         )
         spec, _ = local_build.prepare(options)
         if batch:
@@ -76,7 +77,7 @@ def build(
         _run_batch(options, spec, on_text, on_phase, DockerEngine(installation=str(settings.home)))
     try:
         result = local_build.run(options, spec, on_text, on_phase, DockerEngine(installation=str(settings.home)))
-    except ReferenceError_ as exc:
+    except (ReferenceError_, RuntimePackError) as exc:
         console.print(f"[red]build refused:[/red] {exc}")
         raise typer.Exit(2)
     except (ImageMissing, RuntimeUnavailable) as exc:

@@ -40,6 +40,7 @@ class ContainerSpec:
     privileged: bool = False
     files: dict[str, bytes] = field(default_factory=dict)  # path in container -> tar archive to unpack there
     hostname: str | None = None
+    mounts: list[tuple[str, str]] = field(default_factory=list)  # (host dir, container dir), read-only
 
 
 @dataclass

@@ -111,6 +111,8 @@ class DockerEngine:
                 f"{port}/tcp": ("127.0.0.1", host) if host else ("127.0.0.1",)
                 for port, host in spec.publish.items()
             }
+        if spec.mounts:
+            kwargs["volumes"] = {host: {"bind": target, "mode": "ro"} for host, target in spec.mounts}
         if spec.cpus:
             kwargs["nano_cpus"] = int(spec.cpus * 1e9)
         if spec.memory_mb:

@@ -495,3 +495,21 @@ def test_batch_matrix_runs_each_combination(tmp_path, images):
     assert sorted(results) == ["fancy", "plain"]
     assert all(r.status == "SUCCEEDED" for r in results.values())
     assert "flavour=plain" in log and "flavour=fancy" in log
+
+
+def test_runtime_versions_from_a_pack_and_the_image(tmp_path, images):
+    """nodejs 20 comes from a pack (fetched once into ~/.pipelocal/data/runtimes), python 3.11 from the image."""
+    case = Case("runtimes", """
+        version: 0.2
+        phases:
+          install:
+            runtime-versions:
+              nodejs: 20.x
+              python: 3.11
+          build:
+            commands:
+              - echo "node=$(node --version) npm=$(npm --version) py=$(python3 --version)"
+        """, "SUCCEEDED")
+    result, log = _run(tmp_path, case)
+    assert result.status == "SUCCEEDED", log
+    assert "node=v20." in log and "py=Python 3.11" in log

@@ -14,30 +14,12 @@ VARIABLE_TYPES = ("PLAINTEXT", "PARAMETER_STORE", "SECRETS_MANAGER")
 class ReferenceError_(ValueError):
     """A parameter-store or secrets-manager reference that does not resolve (CodeBuild fails the build)."""
 
-# What the build image provides for `runtime-versions`, by runtime and major version.
-AVAILABLE_RUNTIMES: dict[str, list[str]] = {"nodejs": ["18"], "python": ["3.11"]}
-
-
 def check_runtime_versions(spec, file: str) -> None:
-    """Refuses a runtime the image cannot provide, listing what it can."""
+    """Refuses a runtime or version pipelocal cannot provide, listing what it can."""
+    from emulator.services.codebuild.runtime_packs import choose
+
     for entry in spec.runtime_versions:
-        runtime, version = entry.name, entry.version
-        available = AVAILABLE_RUNTIMES.get(runtime)
-        listing = "; ".join(f"{r}: {', '.join(v)}" for r, v in AVAILABLE_RUNTIMES.items())
-        if available is None:
-            raise SpecError(file, f"phases.install.runtime-versions.{runtime}",
-                            f"a runtime of the build image ({listing})", entry.line)
-        wanted = str(version).strip()
-        if wanted in ("latest",) or any(_matches(wanted, v) for v in available):
-            continue
-        raise SpecError(file, f"phases.install.runtime-versions.{runtime}",
-                        f"a version the build image provides for {runtime} ({', '.join(available)}, "
-                        f"'latest' or forms like '{available[0].split('.')[0]}.x'); got {wanted!r}", entry.line)
-
-
-def _matches(wanted: str, available: str) -> bool:
-    wanted = wanted.removesuffix(".x").removesuffix(".X")
-    return available == wanted or available.startswith(wanted + ".") or wanted.startswith(available + ".")
+        choose(entry.name, entry.version, file, entry.line)
 
 
 def check_variable_list(variables, where: str) -> None:

@@ -35,11 +35,13 @@ from emulator.services.codebuild.build_environment import (
     resolve_variables,
 )
 from emulator.services.codebuild.projects import COMPUTE_TYPES, Projects
+from emulator.services.codebuild.runtime_packs import RuntimePackError, RuntimeStore
 from emulator.services.codebuild.reports import collect_reports
 from emulator.services.parameters.store import ParameterStore
 from emulator.store.object_store import ObjectStore
 
 KIND = statuses.BUILD
+PATH_PREFIX_VARIABLE = "PIPELOCAL_PATH_PREFIX"  # the runner puts it before the image's PATH
 HOST_PHASES_BEFORE = ["SUBMITTED", "QUEUED", "PROVISIONING", "DOWNLOAD_SOURCE"]
 RUNNER_PHASES = ["INSTALL", "PRE_BUILD", "BUILD", "POST_BUILD"]
 
@@ -80,6 +82,7 @@ class BuildService:
                  cache_dir: Path | None = None):
         self.params = params
         self.cache_dir = cache_dir  # LOCAL cache entries, by project
+        self._runtime_mounts: dict[str, list[tuple[str, str]]] = {}
         self.orch = orch
         self.db = orch.db
         self.projects = projects
@@ -220,7 +223,7 @@ class BuildService:
                 self._set_phase(build_id, "PROVISIONING")
                 try:
                     plan, spec = self._prepare(build_id, project, request)
-                except (SpecError, ReferenceError_) as exc:
+                except (SpecError, ReferenceError_, RuntimePackError) as exc:
                     code = "YAML_FILE_ERROR" if isinstance(exc, SpecError) else "CLIENT_ERROR"
                     self._log(build_id, f"[Container] {_stamp()} Phase context status code: {code} "
                                         f"Message: {exc}\n")
@@ -260,12 +263,17 @@ class BuildService:
         check_runtime_versions(spec, file)
         _check_secondary_artifacts(spec, project, file)
         src_dir = f"/codebuild/output/src{doc['buildNumber']}/src"
+        runtimes = self._runtimes(build_id).mounts_for(spec, file)
         user_env, secret_values = resolve_variables(spec, project, request.env_override_list, self.params)
         env = build_variables(
             doc=doc, project=project, spec=spec, src_dir=src_dir, request=request, region=self.db.region,
             account=self.db.account, user_env=user_env,
         )
         env.update(self._endpoint_env())
+        env.update(runtimes.env)
+        if runtimes.path_prefix:
+            env[PATH_PREFIX_VARIABLE] = ":".join(runtimes.path_prefix)
+        self._runtime_mounts[build_id] = runtimes.mounts
         plan = contracts.BuildPlan(
             build_id=build_id, src_dir=src_dir, shell=spec.env.shell or "bash", env=env,
             secret_values=secret_values,
@@ -273,6 +281,10 @@ class BuildService:
         )
         self._plans[build_id] = plan
         return plan, spec
+
+    def _runtimes(self, build_id: str) -> RuntimeStore:
+        root = (self.cache_dir.parent if self.cache_dir else Path.home() / ".pipelocal" / "data") / "runtimes"
+        return RuntimeStore(root, log=lambda line: self._log(build_id, f"[Container] {_stamp()} {line}\n"))
 
     def _buildspec_text(self, project: dict, request: BuildRequest) -> tuple[str, str]:
         override = request.buildspec_override or project.get("source", {}).get("buildspec")
@@ -339,6 +351,7 @@ class BuildService:
             cpus=cpus,
             memory_mb=memory,
             privileged=bool(project["environment"].get("privilegedMode")),
+            mounts=self._runtime_mounts.pop(build_id, []),
             files={"/": _merge_tars(*([cache_archive] if cache_archive else []), code_tar("runners"),
                                     tar_directory_tree(files, plan.src_dir))},
         )

@@ -34,6 +34,7 @@ from emulator.services.codebuild.build_environment import (
 )
 from emulator.services.codebuild.projects import COMPUTE_TYPES
 from emulator.services.codebuild.reports import collect_reports
+from emulator.services.codebuild.runtime_packs import RuntimeStore
 from runners import local_mode
 
 SOURCE_MODES = ("copy", "git")
@@ -57,6 +58,7 @@ class LocalBuildOptions:
     account: str = "000000000000"
     params: object | None = None  # a ParameterStore, for parameter-store and secrets-manager
     cache_dir: Path | None = None  # a LOCAL cache for the buildspec's `cache`; None: no cache
+    runtimes_dir: Path | None = None  # where runtime packs are kept; None: the user's ~/.pipelocal
 
 
 @dataclass
@@ -151,6 +153,11 @@ def run(options: LocalBuildOptions, spec: BuildSpec, on_text: Callable[[str], No
 
     env = build_variables(doc=doc, project=project, spec=spec, src_dir=src_dir, request=_Request, region=options.region,
                           account=options.account, user_env=user_env)
+    runtimes = RuntimeStore(options.runtimes_dir or Path.home() / ".pipelocal" / "data" / "runtimes",
+                            log=lambda line: on_text(f"[Container] {line}\n")).mounts_for(spec, spec.file)
+    env.update(runtimes.env)
+    if runtimes.path_prefix:
+        env["PIPELOCAL_PATH_PREFIX"] = ":".join(runtimes.path_prefix)
     phases = plan_phases(spec)
     if options.phase:
         phases = [p for p in phases if p.name == PHASE_NAMES[options.phase]]
@@ -170,7 +177,7 @@ def run(options: LocalBuildOptions, spec: BuildSpec, on_text: Callable[[str], No
         image=options.image, name=name, command=["python3", "-m", "runners"],
         env={"PYTHONPATH": "/opt/pipelocal", local_mode.ENV_PLAN_FILE: _PLAN_PATH},
         labels={LABEL_ROLE: "local-build", LABEL_OWNER: build_id}, working_dir=src_dir, network=None,
-        cpus=cpus, memory_mb=memory, privileged=options.privileged,
+        cpus=cpus, memory_mb=memory, privileged=options.privileged, mounts=runtimes.mounts,
         files={"/": _payload(code_tar("runners", extra={_PLAN_PATH: plan_bytes}), files, src_dir,
                              build_cache.placed(restored, src_dir) if restored else None)},
     )
