@@ -98,7 +98,10 @@ def test_push_is_built_and_deployed_to_every_instance(control_plane, seed_app):
     deployment = control_plane.client.get(f"/deployments/{deployment_id}")
     for target in deployment["targets"]:
         events = {e["lifecycleEventName"]: e["status"] for e in target["lifecycleEvents"]}
-        assert events["ApplicationStop"] == "Skipped"  # first deployment to this instance
+        # first deployment to this instance: nothing to run, a no-op the agent reports as success
+        assert events["ApplicationStop"] == "Succeeded"
+        stop = next(e for e in target["lifecycleEvents"] if e["lifecycleEventName"] == "ApplicationStop")
+        assert stop["diagnostics"]["logTail"] == ""
         assert events["BeforeInstall"] == events["AfterInstall"] == events["Install"] == "Succeeded"
 
 
