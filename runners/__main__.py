@@ -22,8 +22,10 @@ def run_local(plan_file: str) -> int:
     def report(phase: contracts.PhaseReport) -> None:
         log.marker(local_mode.event_line("phase", phase))
 
+    resume_file = os.environ.get(local_mode.ENV_PAUSE_ON_FAILURE)
+    pause = local_mode.pause_until_resumed(log.marker, resume_file) if resume_file else None
     try:
-        result = execute_plan(plan, log, report)
+        result = execute_plan(plan, log, report, pause)
         log.marker(local_mode.event_line("result", result))
     finally:
         log.close()

@@ -10,10 +10,13 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
+from collections.abc import Callable
 
 from emulator import contracts
 
 ENV_PLAN_FILE = "PIPELOCAL_PLAN_FILE"
+ENV_PAUSE_ON_FAILURE = "PIPELOCAL_PAUSE_ON_FAILURE"  # a file path: wait at the first failure until it exists
 EVENT_MARK = "\x1fpipelocal-event "
 
 
@@ -45,3 +48,15 @@ def parse_event(line: str) -> tuple[str, dict] | None:
 
 def plan_file_given() -> str | None:
     return os.environ.get(ENV_PLAN_FILE) or None
+
+
+def pause_until_resumed(emit: Callable[[str], None], resume_file: str, poll: float = 0.2) -> Callable[[str, str, str], None]:
+    """A pause hook: announces the failed command and the shell snapshot, then waits for `resume_file`."""
+
+    def pause(command: str, env_file: str, cwd_file: str) -> None:
+        emit(event_line("paused", {"command": command, "env_file": env_file, "cwd_file": cwd_file,
+                                   "resume_file": resume_file}))
+        while not os.path.exists(resume_file):
+            time.sleep(poll)
+
+    return pause

@@ -51,10 +51,12 @@ class _PhaseOutcome:
 
 
 class PhaseExecutor:
-    def __init__(self, plan: BuildPlan, log: LogStream, report: Callable[[PhaseReport], None]):
+    def __init__(self, plan: BuildPlan, log: LogStream, report: Callable[[PhaseReport], None],
+                 pause: Callable[[str, str, str], None] | None = None):
         self.plan = plan
         self.log = log
         self.report = report
+        self.pause = pause  # called once at the first failed command: (command, env file, cwd file)
         self._output: list[str] = []
         self._output_size = 0
 
@@ -141,6 +143,9 @@ class PhaseExecutor:
         self.log.end_of_output()
         if rc == 0:
             return None
+        if self.pause is not None:
+            pause, self.pause = self.pause, None
+            pause(text, *session.snapshot_paths())
         return f"Error while executing command: {text}. Reason: exit status {rc}"
 
     def _on_output(self, text: str) -> None:
@@ -151,9 +156,10 @@ class PhaseExecutor:
             self._output_size -= len(self._output.pop(0))
 
 
-def execute_plan(plan: BuildPlan, log: LogStream, report: Callable[[PhaseReport], None]) -> RunnerResult:
+def execute_plan(plan: BuildPlan, log: LogStream, report: Callable[[PhaseReport], None],
+                 pause: Callable[[str, str, str], None] | None = None) -> RunnerResult:
     try:
-        return PhaseExecutor(plan, log, report).run()
+        return PhaseExecutor(plan, log, report, pause).run()
     except Exception as exc:  # noqa: BLE001 - the control plane must hear why the build stopped
         log.container(f"Runner error: {exc}")
         print(f"pipelocal runner: {exc!r}", file=sys.stderr)

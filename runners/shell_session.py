@@ -56,6 +56,10 @@ class ShellSession:
             return self._execute(self._run_as_line(cmd_file, run_as), self.on_output)
         return self._execute(f". {_q(cmd_file)} </dev/null", self.on_output)
 
+    def snapshot_paths(self) -> tuple[str, str]:
+        """(exported variables as `export -p` wrote them, working directory) after the last command."""
+        return self._env_file, self._cwd_file
+
     def set_env(self, name: str, value: str) -> None:
         self._execute(f"export {name}={_q(value)}", None)
 

@@ -33,13 +33,15 @@ def build(
     image: str = typer.Option("pipelocal/build:1", "--image", "-i", help="Build image."),
     env_file: Path = typer.Option(None, "--env-file", "-e", help="KEY=VALUE lines, as the project's variables."),
     artifacts: Path = typer.Option(None, "--artifacts", "-a", help="Write the artifacts here (secondary ones in subdirectories)."),
-    source_mode: str = typer.Option("copy", "--source-mode", help="copy: every file; git: only files git tracks."),
+    source_mode: str = typer.Option("copy", "--source-mode", help="copy: every file; git: only files git tracks; bind: mount the directory (the build writes into it)."),
     privileged: bool = typer.Option(False, "--privileged", help="privilegedMode: a privileged container."),
     compute_type: str = typer.Option("BUILD_GENERAL1_SMALL", "--compute-type", help="CPU and memory limits."),
     phase: str = typer.Option(None, "--phase", help="Run only this phase (install, pre_build, build, post_build)."),
     timeout: float = typer.Option(3600, "--timeout", help="Stop the build after this many seconds (TIMED_OUT)."),
     cache_dir: Path = typer.Option(None, "--cache-dir", help="A LOCAL cache directory for the buildspec's cache."),
     batch: bool = typer.Option(False, "--batch", help="Run the buildspec's batch (build-list, build-graph, build-matrix)."),
+    shell_on_failure: bool = typer.Option(False, "--shell-on-failure",
+                                          help="At the first failed command, open a shell in the build container with the build's environment."),
 ) -> None:
     """Run a buildspec against a local directory, like CodeBuild's codebuild_build.sh. Exit code 0 only on success."""
     from emulator.runtime.container_runtime import ImageMissing, RuntimeUnavailable
@@ -56,6 +58,7 @@ def build(
             artifacts_dir=artifacts, source_mode=source_mode, privileged=privileged, phase=phase,
             timeout_seconds=timeout, region=settings.region, account=settings.account_id,
             params=_local_params(settings), cache_dir=cache_dir, runtimes_dir=settings.data_dir / "runtimes",
+            shell_on_failure=shell_on_failure,
         )
         spec, _ = local_build.prepare(options)
         if batch:
@@ -75,8 +78,19 @@ def build(
 
     if batch:
         _run_batch(options, spec, on_text, on_phase, DockerEngine(installation=str(settings.home)))
+    engine = DockerEngine(installation=str(settings.home))
+
+    def open_shell(event: dict, container: str) -> None:
+        console.print(f"[yellow]command failed:[/yellow] {event.get('command')}\n"
+                      f"A shell in the build container, with the build's variables and directory. "
+                      f"Exit it to let the build go on (the phase stays failed).")
+        script = (f"set -a; . {event['env_file']} 2>/dev/null; set +a; cd \"$(cat {event['cwd_file']})\"; "
+                  f"exec bash --norc -i")
+        engine.exec(container, ["bash", "-c", script], interactive=True)
+
     try:
-        result = local_build.run(options, spec, on_text, on_phase, DockerEngine(installation=str(settings.home)))
+        result = local_build.run(options, spec, on_text, on_phase, engine,
+                                 on_pause=open_shell if shell_on_failure else None)
     except (ReferenceError_, RuntimePackError) as exc:
         console.print(f"[red]build refused:[/red] {exc}")
         raise typer.Exit(2)

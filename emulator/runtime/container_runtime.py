@@ -40,7 +40,7 @@ class ContainerSpec:
     privileged: bool = False
     files: dict[str, bytes] = field(default_factory=dict)  # path in container -> tar archive to unpack there
     hostname: str | None = None
-    mounts: list[tuple[str, str]] = field(default_factory=list)  # (host dir, container dir), read-only
+    mounts: list[tuple[str, ...]] = field(default_factory=list)  # (host dir, container dir[, "rw"]); read-only by default
 
 
 @dataclass
@@ -74,6 +74,10 @@ class ContainerRuntime(Protocol):
 
     def copy_from(self, name_or_id: str, path: str) -> Iterator[bytes]:
         """A tar stream of `path` inside the container (running or stopped)."""
+        ...
+
+    def exec(self, name_or_id: str, command: list[str], interactive: bool = False) -> int:
+        """Runs a command in a running container; interactive: attached to this terminal. Exit code."""
         ...
 
     def stop(self, name_or_id: str, timeout: int = 5) -> None: ...

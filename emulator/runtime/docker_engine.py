@@ -112,7 +112,7 @@ class DockerEngine:
                 for port, host in spec.publish.items()
             }
         if spec.mounts:
-            kwargs["volumes"] = {host: {"bind": target, "mode": "ro"} for host, target in spec.mounts}
+            kwargs["volumes"] = {m[0]: {"bind": m[1], "mode": m[2] if len(m) > 2 else "ro"} for m in spec.mounts}
         if spec.cpus:
             kwargs["nano_cpus"] = int(spec.cpus * 1e9)
         if spec.memory_mb:
@@ -155,6 +155,14 @@ class DockerEngine:
         container = self.client.containers.get(name_or_id)
         stream, _stat = container.get_archive(path)
         yield from stream
+
+    def exec(self, name_or_id: str, command: list[str], interactive: bool = False) -> int:
+        if interactive:  # the SDK cannot hand a TTY to this terminal; the docker CLI can
+            import subprocess
+
+            return subprocess.call(["docker", "exec", "-it", name_or_id, *command])
+        result = self.client.containers.get(name_or_id).exec_run(command)
+        return int(result.exit_code)
 
     def stop(self, name_or_id: str, timeout: int = 5) -> None:
         try:

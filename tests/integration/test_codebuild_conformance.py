@@ -513,3 +513,50 @@ def test_runtime_versions_from_a_pack_and_the_image(tmp_path, images):
     result, log = _run(tmp_path, case)
     assert result.status == "SUCCEEDED", log
     assert "node=v20." in log and "py=Python 3.11" in log
+
+
+def test_shell_on_failure_pauses_with_the_build_environment(tmp_path, images):
+    """The pause comes at the failed command, with the shell's variables and directory; the build
+    goes on (and fails) after it. The interactive shell itself is replaced by a command here."""
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "buildspec.yml").write_text(textwrap.dedent("""
+        version: 0.2
+        phases:
+          build:
+            commands:
+              - export STATE=kept && mkdir -p deeper && cd deeper
+              - "false"
+            finally:
+              - echo "after=$(cat /tmp/probe)"
+        """).lstrip())
+    options = local_build.LocalBuildOptions(source_dir=src, shell_on_failure=True)
+    spec, _ = local_build.prepare(options)
+    engine = DockerEngine(installation=str(tmp_path))
+    seen: list[dict] = []
+
+    def probe(event: dict, container: str) -> None:
+        seen.append(event)
+        script = f'. {event["env_file"]}; cd "$(cat {event["cwd_file"]})"; echo "$STATE $(pwd)" > /tmp/probe'
+        assert engine.exec(container, ["bash", "-c", script]) == 0
+
+    log: list[str] = []
+    result = local_build.run(options, spec, log.append, lambda r: None, engine, on_pause=probe)
+    text = "".join(log)
+    assert [e["command"] for e in seen] == ["false"]
+    assert result.status == "FAILED"
+    assert "after=kept /codebuild/output/src1/src/deeper" in text, text
+
+
+def test_bind_source_mode_builds_in_the_directory_itself(tmp_path, images):
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "input.txt").write_text("from-host")
+    (src / "buildspec.yml").write_text("version: 0.2\nphases:\n  build:\n    commands:\n"
+                                       "      - cat input.txt\n      - echo written-in-container > output.txt\n")
+    options = local_build.LocalBuildOptions(source_dir=src, source_mode="bind")
+    spec, _ = local_build.prepare(options)
+    log: list[str] = []
+    result = local_build.run(options, spec, log.append, lambda r: None, DockerEngine(installation=str(tmp_path)))
+    assert result.status == "SUCCEEDED" and "from-host" in "".join(log)
+    assert (src / "output.txt").read_text() == "written-in-container\n"

@@ -37,9 +37,10 @@ from emulator.services.codebuild.reports import collect_reports
 from emulator.services.codebuild.runtime_packs import RuntimeStore
 from runners import local_mode
 
-SOURCE_MODES = ("copy", "git")
+SOURCE_MODES = ("copy", "git", "bind")
 PHASE_NAMES = {"install": "INSTALL", "pre_build": "PRE_BUILD", "build": "BUILD", "post_build": "POST_BUILD"}
 _PLAN_PATH = "/opt/pipelocal/plan.json"
+_RESUME_PATH = "/opt/pipelocal/resume"
 
 
 @dataclass
@@ -59,6 +60,7 @@ class LocalBuildOptions:
     params: object | None = None  # a ParameterStore, for parameter-store and secrets-manager
     cache_dir: Path | None = None  # a LOCAL cache for the buildspec's `cache`; None: no cache
     runtimes_dir: Path | None = None  # where runtime packs are kept; None: the user's ~/.pipelocal
+    shell_on_failure: bool = False  # pause at the first failed command for on_pause (an interactive shell)
 
 
 @dataclass
@@ -111,6 +113,8 @@ def prepare(options: LocalBuildOptions) -> tuple[BuildSpec, str]:
 def source_files(options: LocalBuildOptions) -> tuple[dict[str, tuple[bytes, int]], list[str]]:
     """(relative path -> (content, mode)), and what was left out."""
     root = options.source_dir.resolve()
+    if options.source_mode == "bind":  # the directory itself is mounted: nothing to copy
+        return {}, []
     every = sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file() and not p.is_symlink())
     if options.source_mode == "git":
         try:
@@ -131,7 +135,10 @@ def source_files(options: LocalBuildOptions) -> tuple[dict[str, tuple[bytes, int
 
 
 def run(options: LocalBuildOptions, spec: BuildSpec, on_text: Callable[[str], None],
-        on_phase: Callable[[contracts.PhaseReport], None], runtime: ContainerRuntime) -> LocalBuildResult:
+        on_phase: Callable[[contracts.PhaseReport], None], runtime: ContainerRuntime,
+        on_pause: Callable[[dict, str], None] | None = None) -> LocalBuildResult:
+    """on_pause(event, container) runs while the build waits at its first failed command
+    (with shell_on_failure); the event names the command and the shell's snapshot files."""
     files, excluded = source_files(options)
     build_id = f"local:{uuid.uuid4()}"
     src_dir = "/codebuild/output/src1/src"
@@ -175,9 +182,11 @@ def run(options: LocalBuildOptions, spec: BuildSpec, on_text: Callable[[str], No
     name = f"pipelocal-local-build-{uuid.uuid4().hex[:10]}"
     container_spec = ContainerSpec(
         image=options.image, name=name, command=["python3", "-m", "runners"],
-        env={"PYTHONPATH": "/opt/pipelocal", local_mode.ENV_PLAN_FILE: _PLAN_PATH},
+        env={"PYTHONPATH": "/opt/pipelocal", local_mode.ENV_PLAN_FILE: _PLAN_PATH,
+             **({local_mode.ENV_PAUSE_ON_FAILURE: _RESUME_PATH} if options.shell_on_failure else {})},
         labels={LABEL_ROLE: "local-build", LABEL_OWNER: build_id}, working_dir=src_dir, network=None,
-        cpus=cpus, memory_mb=memory, privileged=options.privileged, mounts=runtimes.mounts,
+        cpus=cpus, memory_mb=memory, privileged=options.privileged,
+        mounts=runtimes.mounts + ([(str(options.source_dir.resolve()), src_dir, "rw")] if options.source_mode == "bind" else []),
         files={"/": _payload(code_tar("runners", extra={_PLAN_PATH: plan_bytes}), files, src_dir,
                              build_cache.placed(restored, src_dir) if restored else None)},
     )
@@ -193,12 +202,19 @@ def run(options: LocalBuildOptions, spec: BuildSpec, on_text: Callable[[str], No
                                            (report.end_time or report.start_time) - report.start_time, report.message))
         elif kind == "result":
             outcome.update(data)
+        elif kind == "paused":
+            timer.cancel()  # the person at the shell, not the build, decides how long this takes
+            try:
+                if on_pause is not None:
+                    on_pause(data, name)
+            finally:
+                runtime.exec(name, ["touch", data.get("resume_file", _RESUME_PATH)])
 
     timed_out = threading.Event()
+    timer = threading.Timer(options.timeout_seconds, lambda: (timed_out.set(), runtime.stop(name, timeout=1)))
+    timer.daemon = True
     runtime.start(container_spec)
     try:
-        timer = threading.Timer(options.timeout_seconds, lambda: (timed_out.set(), runtime.stop(name, timeout=1)))
-        timer.daemon = True
         timer.start()
         try:
             _relay(runtime.logs(name, follow=True), on_text, on_event)
