@@ -14,6 +14,7 @@ from emulator.domain.errors import SpecError
 
 _NAME = re.compile(r"^[A-Za-z0-9.@\-_]{1,100}$")
 _ARTIFACT = re.compile(r"^[a-zA-Z0-9_\-]{1,100}$")
+_VARIABLE = re.compile(r"^[A-Za-z0-9@\-_]+$")
 CATEGORIES = {"Source", "Build", "Test", "Deploy", "Invoke", "Approval", "Compute"}
 
 # provider -> (category set, required configuration keys, (min in, max in), (min out, max out))
@@ -58,9 +59,23 @@ def validate_pipeline(decl: Any, file: str = "pipeline") -> dict:
     mode = decl.get("executionMode", "SUPERSEDED")
     if mode not in ("SUPERSEDED", "QUEUED", "PARALLEL"):
         fail("pipeline.executionMode", "SUPERSEDED, QUEUED or PARALLEL", decl, "executionMode")
+    kind = decl.get("pipelineType", "V1")
+    if kind not in ("V1", "V2"):
+        fail("pipeline.pipelineType", "V1 or V2", decl, "pipelineType")
+    if kind != "V2":
+        if mode != "SUPERSEDED":
+            fail("pipeline.executionMode", f"SUPERSEDED: {mode} requires pipelineType V2", decl, "executionMode")
+        for v2_only in ("variables", "triggers"):
+            if decl.get(v2_only):
+                fail(f"pipeline.{v2_only}", f"pipelineType V2: {v2_only} are a V2 feature", decl, v2_only)
+    if ("artifactStore" in decl) == ("artifactStores" in decl):
+        fail("pipeline.artifactStore", "exactly one of artifactStore and artifactStores", decl,
+             "artifactStore" if "artifactStore" in decl else None)
+    _check_variables(decl.get("variables"), fail, decl)
 
     stage_names: set[str] = set()
     outputs: set[str] = set()
+    namespaces: set[str] = set()
     for s_index, stage in enumerate(stages):
         where = f"stages[{s_index}]"
         if not isinstance(stage, dict):
@@ -125,6 +140,14 @@ def validate_pipeline(decl: Any, file: str = "pipeline") -> dict:
                          action, "timeoutInMinutes")
                 if not isinstance(minutes, int) or isinstance(minutes, bool) or not 5 <= minutes <= 86400:
                     fail(f"{at}: timeoutInMinutes", "an integer from 5 to 86400", action, "timeoutInMinutes")
+            namespace = action.get("namespace")
+            if namespace is not None:
+                if not isinstance(namespace, str) or not _VARIABLE.match(namespace) or len(namespace) > 100:
+                    fail(f"{at}: namespace", "a name of 1-100 characters from [A-Za-z0-9@-_]", action, "namespace")
+                if namespace in namespaces or namespace in ("codepipeline", "variables"):
+                    fail(f"{at}: namespace", f"a namespace unique in the pipeline ({namespace!r} is taken)", action,
+                         "namespace")
+                namespaces.add(namespace)
             run_order = action.get("runOrder", 1)
             if not isinstance(run_order, int) or isinstance(run_order, bool) or not 1 <= run_order <= 999:
                 fail(f"{at}: runOrder", "an integer from 1 to 999", action, "runOrder")
@@ -152,6 +175,26 @@ def validate_pipeline(decl: Any, file: str = "pipeline") -> dict:
         for names in stage_outputs.values():
             outputs |= names
     return _plain(decl)
+
+
+def _check_variables(variables: Any, fail, decl: dict) -> None:
+    if variables is None:
+        return
+    if not isinstance(variables, list) or len(variables) > 50:
+        fail("pipeline.variables", "a list of at most 50 {name, defaultValue, description}", decl, "variables")
+    seen: set[str] = set()
+    for index, variable in enumerate(variables):
+        name = variable.get("name") if isinstance(variable, dict) else None
+        if not isinstance(name, str) or not _VARIABLE.match(name) or len(name) > 128:
+            fail(f"pipeline.variables[{index}].name", "a name of 1-128 characters from [A-Za-z0-9@-_]",
+                 variables, index)
+        if name in seen:
+            fail(f"pipeline.variables[{index}].name", f"a unique name ({name!r} is declared twice)", variables, index)
+        seen.add(name)
+        default = variable.get("defaultValue")
+        if default is not None and (not isinstance(default, str) or not 1 <= len(default) <= 1000):
+            fail(f"pipeline.variables[{index}].defaultValue", "a string of 1-1000 characters", variable,
+                 "defaultValue")
 
 
 def _plain(value: Any) -> Any:

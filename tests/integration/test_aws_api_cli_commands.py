@@ -51,7 +51,7 @@ def test_pipeline_commands(run, api, control_plane, tmp_path):
         z.writestr("README", "x")
     control_plane.store.put_bytes("cli-cmd-source", "src.zip", out.getvalue())
     declaration = {"pipeline": {
-        "name": "cli-cmd-pipeline", "roleArn": "arn:aws:iam::000000000000:role/cp",
+        "name": "cli-cmd-pipeline", "roleArn": "arn:aws:iam::000000000000:role/cp", "pipelineType": "V2",
         "artifactStore": {"type": "S3", "location": "codepipeline-artifacts-pipelocal"},
         "variables": [{"name": "release", "defaultValue": "r0"}],
         "stages": [

@@ -338,3 +338,26 @@ def test_arns_share_one_account_and_region(aws, control_plane):
     ]
     found = {re.match(ACCOUNT_RE, arn).group("region", "account") for arn in arns}
     assert found == {(control_plane.settings.region, control_plane.settings.account_id)}, arns
+
+
+# ---------------------------------------------------------------- SSM and Secrets Manager (for buildspec env)
+
+def test_parameters_and_secrets(aws):
+    ssm, sm = aws("ssm"), aws("secretsmanager")
+    assert ssm.put_parameter(Name="/api/db-host", Value="db.local", Type="String")["Version"] == 1
+    assert error_of(ssm.put_parameter, Name="/api/db-host", Value="x", Type="String")[0] == "ParameterAlreadyExists"
+    assert ssm.put_parameter(Name="/api/db-host", Value="db2.local", Type="String", Overwrite=True)["Version"] == 2
+    assert ssm.get_parameter(Name="/api/db-host")["Parameter"]["Value"] == "db2.local"
+    got = ssm.get_parameters(Names=["/api/db-host", "/api/missing"])
+    assert [p["Name"] for p in got["Parameters"]] == ["/api/db-host"] and got["InvalidParameters"] == ["/api/missing"]
+    assert error_of(ssm.get_parameter, Name="/api/missing")[0] == "ParameterNotFound"
+
+    arn = sm.create_secret(Name="api/token", SecretString='{"key": "s3cr3t"}')["ARN"]
+    assert arn.startswith("arn:aws:secretsmanager:")
+    assert error_of(sm.create_secret, Name="api/token", SecretString="x")[0] == "ResourceExistsException"
+    sm.put_secret_value(SecretId="api/token", SecretString='{"key": "rotated"}')
+    assert sm.get_secret_value(SecretId=arn)["SecretString"] == '{"key": "rotated"}'
+    assert sm.get_secret_value(SecretId="api/token", VersionStage="AWSPREVIOUS")["SecretString"] == '{"key": "s3cr3t"}'
+    assert error_of(sm.get_secret_value, SecretId="api/none")[0] == "ResourceNotFoundException"
+    sm.delete_secret(SecretId="api/token")
+    assert error_of(sm.get_secret_value, SecretId="api/token")[0] == "ResourceNotFoundException"

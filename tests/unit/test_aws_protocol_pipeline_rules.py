@@ -1,0 +1,97 @@
+"""Structure rules CreatePipeline enforces beyond stages and actions: pipeline type, variables,
+namespaces and artifact stores, each refused with the key at fault."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import pytest
+
+from emulator.domain.pipeline import InvalidStructure, load_pipeline, validate_pipeline
+
+BASE = {
+    "name": "p", "roleArn": "arn:aws:iam::000000000000:role/cp",
+    "artifactStore": {"type": "S3", "location": "bucket"},
+    "stages": [
+        {"name": "Source", "actions": [{
+            "name": "Src", "namespace": "SourceVariables",
+            "actionTypeId": {"category": "Source", "owner": "AWS", "provider": "S3", "version": "1"},
+            "configuration": {"S3Bucket": "b", "S3ObjectKey": "k"}, "outputArtifacts": [{"name": "Code"}]}]},
+        {"name": "Gate", "actions": [{
+            "name": "Approve", "timeoutInMinutes": 60,
+            "actionTypeId": {"category": "Approval", "owner": "AWS", "provider": "Manual", "version": "1"}}]},
+    ],
+}
+
+
+def variant(**changes) -> dict:
+    decl = copy.deepcopy(BASE)
+    decl.update(changes)
+    return decl
+
+
+def test_s3_source_and_manual_approval_are_valid():
+    assert validate_pipeline(variant())["stages"][1]["actions"][0]["timeoutInMinutes"] == 60
+    assert validate_pipeline(variant(pipelineType="V2", executionMode="QUEUED",
+                                     variables=[{"name": "release", "defaultValue": "r0"}]))
+
+
+@pytest.mark.parametrize("decl, key, expected", [
+    (variant(executionMode="QUEUED"), "pipeline.executionMode", "requires pipelineType V2"),
+    (variant(executionMode="PARALLEL", pipelineType="V1"), "pipeline.executionMode", "requires pipelineType V2"),
+    (variant(variables=[{"name": "x"}]), "pipeline.variables", "V2 feature"),
+    (variant(pipelineType="V3"), "pipeline.pipelineType", "V1 or V2"),
+    (variant(pipelineType="V2", variables=[{"name": "bad name"}]), "pipeline.variables[0].name", "1-128"),
+    (variant(pipelineType="V2", variables=[{"name": "x"}, {"name": "x"}]), "pipeline.variables[1].name",
+     "declared twice"),
+    (variant(pipelineType="V2", variables=[{"name": "x", "defaultValue": ""}]),
+     "pipeline.variables[0].defaultValue", "1-1000"),
+    (variant(artifactStores={"us-east-1": {"type": "S3", "location": "b"}}), "pipeline.artifactStore",
+     "exactly one"),
+])
+def test_pipeline_level_rules(decl, key, expected):
+    with pytest.raises(InvalidStructure) as info:
+        validate_pipeline(decl)
+    assert info.value.key == key and expected in info.value.expected
+
+
+def test_missing_artifact_store_is_refused():
+    decl = variant()
+    del decl["artifactStore"]
+    with pytest.raises(InvalidStructure, match="exactly one of artifactStore and artifactStores"):
+        validate_pipeline(decl)
+
+
+@pytest.mark.parametrize("mutate, key, expected", [
+    (lambda d: d["stages"][1]["actions"][0].update(namespace="SourceVariables"), "action Approve: namespace",
+     "is taken"),
+    (lambda d: d["stages"][1]["actions"][0].update(namespace="codepipeline"), "action Approve: namespace",
+     "is taken"),
+    (lambda d: d["stages"][1]["actions"][0].update(namespace="no spaces"), "action Approve: namespace",
+     "1-100 characters"),
+    (lambda d: d["stages"][1]["actions"][0].update(timeoutInMinutes=2), "action Approve: timeoutInMinutes",
+     "5 to 86400"),
+    (lambda d: d["stages"][0]["actions"][0].update(timeoutInMinutes=10), "action Src: timeoutInMinutes",
+     "manual approval actions only"),
+    (lambda d: d["stages"][0]["actions"][0]["configuration"].pop("S3ObjectKey"),
+     "action Src: configuration.S3ObjectKey", "required for S3"),
+    (lambda d: d["stages"][1]["actions"][0].update(inputArtifacts=[{"name": "Code"}]),
+     "action Approve: inputArtifacts", "0-0 input artifacts for Manual"),
+])
+def test_action_rules_name_stage_and_action(mutate, key, expected):
+    decl = variant()
+    mutate(decl)
+    with pytest.raises(InvalidStructure) as info:
+        validate_pipeline(decl)
+    assert key in info.value.key and expected in info.value.expected
+
+
+def test_errors_from_a_file_carry_the_line():
+    decl = variant()
+    decl["stages"][1]["actions"][0]["namespace"] = "SourceVariables"
+    text = json.dumps({"pipeline": decl}, indent=1)
+    with pytest.raises(InvalidStructure) as info:
+        load_pipeline(text, "p.json")
+    line = next(i for i, l in enumerate(text.splitlines(), 1) if '"namespace": "SourceVariables"' in l and i > 15)
+    assert info.value.line == line and str(info.value).startswith(f"p.json:{line}:")
