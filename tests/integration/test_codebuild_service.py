@@ -154,3 +154,28 @@ def test_s3_cache_second_build_restores_what_the_first_saved(control_plane):
     assert "restored=none" in logs[0], logs[0]
     assert "restored=1\n" in logs[1], logs[1]
     assert control_plane.store.exists("cb-cache", "deps/index.json")
+
+
+def test_s3_artifacts_primary_zip_and_secondary_files(control_plane):
+    client = control_plane.client
+    client.post("/projects", {
+        "name": "cb-artifacts", "timeoutInMinutes": 5,
+        "artifacts": {"type": "S3", "location": "cb-out", "path": "releases", "namespaceType": "BUILD_ID",
+                      "packaging": "ZIP", "name": "app.zip"},
+        "secondaryArtifacts": [{"artifactIdentifier": "docs", "type": "S3", "location": "cb-out", "path": "docs",
+                                "packaging": "NONE", "name": "site"}],
+    })
+    spec = ("version: 0.2\nphases:\n  build:\n    commands:\n"
+            "      - mkdir -p dist docs && echo app > dist/app.js && echo guide > docs/guide.md\n"
+            "artifacts:\n  files: ['**/*']\n  base-directory: dist\n"
+            "  secondary-artifacts:\n    docs:\n      files: ['docs/*.md']\n      discard-paths: yes\n")
+    build = client.post("/projects/cb-artifacts/builds", {"sourceZip": _zip({}), "buildspecOverride": spec})
+    done = _wait(client, build["id"])
+    assert done["buildStatus"] == "SUCCEEDED", _log(client, build["id"])
+    suffix = build["id"].split(":", 1)[1]
+    key = f"releases/{suffix}/app.zip"
+    assert done["artifacts"]["location"] == f"arn:aws:s3:::cb-out/{key}"
+    with zipfile.ZipFile(io.BytesIO(control_plane.store.get_bytes("cb-out", key))) as archive:
+        assert archive.namelist() == ["app.js"]
+    assert control_plane.store.get_bytes("cb-out", "docs/site/guide.md") == b"guide\n"
+    assert done["secondaryArtifacts"][0]["artifactIdentifier"] == "docs"

@@ -8,6 +8,7 @@ owns INSTALL through POST_BUILD and reports them over the internal API.
 from __future__ import annotations
 
 import io
+import re
 import secrets
 import tarfile
 import threading
@@ -407,35 +408,67 @@ class BuildService:
         return phases.get("INSTALL") != "FAILED" and phases.get("PRE_BUILD") != "FAILED"
 
     def _upload(self, build_id, container, spec, request: BuildRequest, plan, status: str) -> str:
+        """The primary artifact (to the pipeline's output location, or the project's S3 artifacts) and
+        each secondary artifact the project declares with an S3 location."""
         self._set_phase(build_id, "UPLOAD_ARTIFACTS")
         artifacts = spec.artifacts
-        if request.output_location is None or artifacts is None:
+        project = self.projects.get(self.db.get(KIND, build_id)["projectName"])
+        targets = []  # (artifact spec, bucket, key or prefix, zip?, identifier)
+        if artifacts is not None:
+            if request.output_location is not None:
+                targets.append((artifacts, *request.output_location, True, None))
+            elif (project.get("artifacts") or {}).get("type") == "S3":
+                targets.append((artifacts, *self._s3_target(build_id, project["artifacts"], artifacts, plan.env), None))
+            declared = {a.get("artifactIdentifier"): a for a in project.get("secondaryArtifacts") or []}
+            for identifier, secondary in artifacts.secondary_artifacts.items():
+                target = declared.get(identifier) or {}
+                if target.get("type") == "S3":
+                    targets.append((secondary, *self._s3_target(build_id, target, secondary, plan.env), identifier))
+        if not targets:
             self._end_phase(build_id, "UPLOAD_ARTIFACTS", "SUCCEEDED")
             return status
-        try:
-            files = _read_tree(self.runtime.copy_from(container, plan.src_dir))
-            pairs = select_artifacts(
-                sorted(files), files=list(artifacts.files), base_directory=artifacts.base_directory,
-                discard_paths=artifacts.discard_paths, exclude_paths=list(artifacts.exclude_paths or []),
-            )
-        except NoArtifactsMatched as exc:
-            message = f"CLIENT_ERROR: no matching artifact paths found ({exc})"
-            self._log(build_id, f"[Container] {_stamp()} Phase context status code: {message}\n")
-            self._end_phase(build_id, "UPLOAD_ARTIFACTS", "FAILED", message)
-            return "FAILED"
-        buffer = io.BytesIO()
-        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-            for source, target in pairs:
-                data, mode = files[source]
-                info = zipfile.ZipInfo(target, date_time=time.localtime()[:6])
-                info.external_attr = (mode & 0xFFFF) << 16
-                info.compress_type = zipfile.ZIP_DEFLATED
-                archive.writestr(info, data)
-        bucket, key = request.output_location
-        self.store.put_bytes(bucket, key, buffer.getvalue())
-        self._log(build_id, f"[Container] {_stamp()} Uploaded {len(pairs)} artifact files to s3://{bucket}/{key}\n")
+        files = _read_tree(self.runtime.copy_from(container, plan.src_dir))
+        uploaded = []
+        for art, bucket, key, as_zip, identifier in targets:
+            try:
+                pairs = select_artifacts(
+                    sorted(files), files=list(art.files), base_directory=art.base_directory,
+                    discard_paths=art.discard_paths, exclude_paths=list(art.exclude_paths or []),
+                )
+            except NoArtifactsMatched as exc:
+                message = f"CLIENT_ERROR: no matching artifact paths found ({exc})"
+                self._log(build_id, f"[Container] {_stamp()} Phase context status code: {message}\n")
+                self._end_phase(build_id, "UPLOAD_ARTIFACTS", "FAILED", message)
+                return "FAILED"
+            self.store.ensure_bucket(bucket)
+            if as_zip:
+                self.store.put_bytes(bucket, key, _zip_pairs(pairs, files))
+            else:
+                for source, target in pairs:
+                    self.store.put_bytes(bucket, f"{key.rstrip('/')}/{target}", files[source][0])
+            location = f"arn:aws:s3:::{bucket}/{key}"
+            uploaded.append({"artifactIdentifier": identifier, "location": location})
+            self._log(build_id, f"[Container] {_stamp()} Uploaded {len(pairs)} artifact files to s3://{bucket}/{key}\n")
+        primary = [u for u in uploaded if u["artifactIdentifier"] is None]
+        changes = {"secondaryArtifacts": [u for u in uploaded if u["artifactIdentifier"]]}
+        if primary:
+            changes["artifacts"] = {"location": primary[0]["location"]}
+        self.orch.update(KIND, build_id, **changes)
         self._end_phase(build_id, "UPLOAD_ARTIFACTS", "SUCCEEDED")
         return status
+
+    def _s3_target(self, build_id: str, target: dict, art, env: dict[str, str]) -> tuple[str, str, bool]:
+        """(bucket, key, zip?) of a project artifacts entry: location/[path/][build id/]name, as CodeBuild lays it out."""
+        bucket = target.get("location") or ""
+        if not bucket:
+            raise SpecError("project", "artifacts.location", "an S3 bucket name for artifacts of type S3")
+        name = art.name or target.get("name") or self.db.get(KIND, build_id)["projectName"]
+        name = re.sub(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?", lambda m: env.get(m.group(1), ""), name)
+        parts = [p for p in (art.s3_prefix, target.get("path")) if p]
+        if target.get("namespaceType") == "BUILD_ID" or art.s3_prefix:
+            parts.append(build_id.split(":", 1)[1])
+        parts.append(name)
+        return bucket, "/".join(p.strip("/") for p in parts), target.get("packaging", "NONE") == "ZIP"
 
     # ------------------------------------------------------------ phases
 
@@ -499,6 +532,18 @@ def _status_code(status: str, message: str) -> str:
     if ":" in message and message.split(":", 1)[0].isupper():
         return message.split(":", 1)[0]
     return {"FAILED": "COMMAND_EXECUTION_ERROR", "TIMED_OUT": "BUILD_TIMED_OUT"}.get(status, status)
+
+
+def _zip_pairs(pairs, files) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for source, target in pairs:
+            data, mode = files[source]
+            info = zipfile.ZipInfo(target, date_time=time.localtime()[:6])
+            info.external_attr = (mode & 0xFFFF) << 16
+            info.compress_type = zipfile.ZIP_DEFLATED
+            archive.writestr(info, data)
+    return buffer.getvalue()
 
 
 def _merge_tars(*tars: bytes) -> bytes:

@@ -31,6 +31,14 @@ def _check(project: dict) -> None:
     timeout = project.get("timeoutInMinutes")
     if not isinstance(timeout, int) or isinstance(timeout, bool) or not 5 <= timeout <= 2160:
         raise ValueError(f"timeoutInMinutes: expected a whole number from 5 to 2160, not {timeout!r}")
+    for where, art in [("artifacts", project.get("artifacts") or {})] + [
+            (f"secondaryArtifacts[{i}]", a) for i, a in enumerate(project.get("secondaryArtifacts") or [])]:
+        if not isinstance(art, dict) or art.get("type", "NO_ARTIFACTS") not in ("CODEPIPELINE", "S3", "NO_ARTIFACTS"):
+            raise ValueError(f"{where}.type: expected CODEPIPELINE, S3 or NO_ARTIFACTS")
+        if art.get("type") == "S3" and not art.get("location"):
+            raise ValueError(f"{where}.location: an S3 bucket name is required for type S3")
+        if where != "artifacts" and not art.get("artifactIdentifier"):
+            raise ValueError(f"{where}.artifactIdentifier: required")
     cache = project.get("cache") or {"type": "NO_CACHE"}
     if cache.get("type", "NO_CACHE") not in ("NO_CACHE", "LOCAL", "S3"):
         raise ValueError(f"cache.type: expected NO_CACHE, LOCAL or S3, not {cache.get('type')!r}")
