@@ -124,11 +124,14 @@ class CommandLoop:
         done = threading.Event()
 
         def beat() -> None:
-            while not done.wait(self.settings.heartbeat_interval):
+            # The first beat, right away, acknowledges the command (AWS's PutHostCommandAcknowledgement).
+            while True:
                 try:
                     self.client.heartbeat(command.command_id)
                 except (ControlUnavailable, ControlRejected):
                     pass  # the result post retries; a missed heartbeat costs nothing here
+                if done.wait(self.settings.heartbeat_interval):
+                    return
 
         beater = threading.Thread(target=beat, name="heartbeat", daemon=True)
         beater.start()

@@ -679,3 +679,42 @@ def test_appspec_yaml_and_a_custom_appspec_name(make_env):
     missing = env.finish(env.service.create_deployment(APP, group, custom)["deploymentId"])
     download = env.targets(missing["deploymentId"])["web-1"]["lifecycleEvents"][1]
     assert download["status"] == "Failed" and "appspec.yml or appspec.yaml" in download["diagnostics"]["message"]
+
+
+# ---------------------------------------------------------------- unacknowledged commands are handed out again
+
+
+def test_an_unacknowledged_command_is_handed_out_again_and_an_acknowledged_one_is_not():
+    queue = CommandQueue()
+    command = contracts.HostCommand(command_id="c1", deployment_id="d", deployment_group_id="g",
+                                    lifecycle_event="Install")
+    queue.put("i-1", command)
+    assert queue.poll("i-1", 0.1) is command
+    handed = queue.unacknowledged_since("c1")
+    assert handed is not None and handed <= time.time()
+    queue.redeliver("i-1", command)
+    assert queue.poll("i-1", 0.1) is command  # the lost response is made good
+    queue.heartbeat("i-1", "c1")
+    assert queue.unacknowledged_since("c1") is None
+
+
+@pytest.mark.timeout(30)
+def test_a_command_whose_poll_response_was_lost_is_delivered_again(make_env, monkeypatch):
+    import emulator.services.codedeploy.deployments as deployments_module
+
+    monkeypatch.setattr(deployments_module, "ACK_LIMIT", 0.2)
+    env = make_env(1)
+    original_poll = env.queue.poll
+    lost = []
+
+    def lossy_poll(instance, wait):
+        command = original_poll(instance, wait)
+        if command is not None and command.lifecycle_event == "Install" and not lost:
+            lost.append(command.command_id)  # handed out, never seen by the agent
+            return None
+        return command
+
+    env.queue.poll = lossy_poll
+    doc = env.deploy(env.group(), timeout=15)
+    assert lost and doc["status"] == "Succeeded"
+    assert [c.lifecycle_event for c in env.agent.commands_for("web-1")].count("Install") == 1

@@ -1,7 +1,9 @@
 """Host commands waiting for agents, and their results.
 
 Agents long-poll for the next command of their instance. A result is stored once; a repeated
-report of the same command changes nothing, so agents may retry freely. The HTTP server waits with
+report of the same command changes nothing, so agents may retry freely. An agent acknowledges a
+command with a first heartbeat as soon as it has it; a command handed out but never acknowledged
+(the poll's response was lost) can be handed out again. The HTTP server waits with
 `poll_async`, which holds no thread, so a fleet of any size can poll at once.
 """
 
@@ -22,6 +24,7 @@ class CommandQueue:
         self._results: dict[str, contracts.CommandResult] = {}
         self._heartbeats: dict[str, float] = {}
         self.last_seen: dict[str, float] = {}
+        self._handed_out: dict[str, float] = {}
         self._async_waiters: dict[str, list[tuple[asyncio.AbstractEventLoop, asyncio.Event]]] = {}
 
     def put(self, instance: str, command: contracts.HostCommand) -> None:
@@ -38,7 +41,7 @@ class CommandQueue:
             while True:
                 queue = self._pending.get(instance)
                 if queue:
-                    return queue.popleft()
+                    return self._hand_out(queue.popleft())
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     return None
@@ -55,7 +58,7 @@ class CommandQueue:
                 self.last_seen[instance] = time.time()
                 queue = self._pending.get(instance)
                 if queue:
-                    return queue.popleft()
+                    return self._hand_out(queue.popleft())
                 remaining = deadline - loop.time()
                 if remaining <= 0:
                     return None
@@ -69,6 +72,27 @@ class CommandQueue:
                     waiters = self._async_waiters.get(instance, [])
                     if waiter in waiters:
                         waiters.remove(waiter)
+
+    def _hand_out(self, command: contracts.HostCommand) -> contracts.HostCommand:
+        self._handed_out[command.command_id] = time.time()
+        return command
+
+    def unacknowledged_since(self, command_id: str) -> float | None:
+        """When the command was handed out, if the agent has neither acknowledged nor answered it."""
+        with self._lock:
+            if command_id in self._heartbeats or command_id in self._results:
+                return None
+            return self._handed_out.get(command_id)
+
+    def redeliver(self, instance: str, command: contracts.HostCommand) -> None:
+        """Hands an unacknowledged command out again, first in line; the agent's record of recent
+        results makes a repeat harmless."""
+        with self._lock:
+            self._handed_out.pop(command.command_id, None)
+            self._pending.setdefault(instance, deque()).appendleft(command)
+            self._lock.notify_all()
+            for loop, event in self._async_waiters.get(instance, []):
+                loop.call_soon_threadsafe(event.set)
 
     def heartbeat(self, instance: str, command_id: str) -> None:
         with self._lock:

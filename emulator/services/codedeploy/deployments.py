@@ -35,6 +35,8 @@ LOG_TAIL = 4096  # Diagnostics.logTail: "up to the last 4 KB of the diagnostic l
 _NO_SCRIPTS = {"errorCode": "Success", "scriptName": "", "message": "Succeeded", "logTail": ""}
 # How long an instance may stay silent while it owes a result before its event fails.
 SILENCE_LIMIT = 60.0
+# How long a handed-out command may go unacknowledged before it is handed out again.
+ACK_LIMIT = 10.0
 # Real seconds between looks at a group's CloudWatch alarms while its deployment runs or bakes.
 ALARM_POLL = 0.25
 
@@ -463,6 +465,9 @@ class DeploymentService:
             result = self.queue.wait_result(command.command_id, timeout=2.0)
             if result is not None:
                 break
+            handed = self.queue.unacknowledged_since(command.command_id)
+            if handed is not None and time.time() - handed > ACK_LIMIT:
+                self.queue.redeliver(instance_id, command)
             seen = max(self.queue.last_seen.get(instance_id, 0), self.queue.last_heartbeat(command.command_id) or 0)
             if time.time() - max(seen, started) > SILENCE_LIMIT or not self.fleet.alive(instance_id):
                 break
