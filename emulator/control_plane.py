@@ -64,7 +64,9 @@ class ControlPlane:
         for branch, commit in after.items():
             if before.get(branch) == commit:
                 continue
-            for pipeline, action in self.pipelines.watching(repository, branch):
+            changed = lambda before=before.get(branch), commit=commit: self.repos.changed_files(  # noqa: E731
+                repository, before, commit)
+            for pipeline, action in self.pipelines.watching(repository, branch, changed):
                 started.append(self.executions.start(
                     pipeline, trigger={"triggerType": "CloudWatchEvent",
                                        "triggerDetail": f"push to {repository}/{branch} ({commit[:8]})"},

@@ -72,6 +72,7 @@ def validate_pipeline(decl: Any, file: str = "pipeline") -> dict:
         fail("pipeline.artifactStore", "exactly one of artifactStore and artifactStores", decl,
              "artifactStore" if "artifactStore" in decl else None)
     _check_variables(decl.get("variables"), fail, decl)
+    _check_triggers(decl.get("triggers"), stages, fail, decl)
 
     stage_names: set[str] = set()
     outputs: set[str] = set()
@@ -195,6 +196,42 @@ def _check_variables(variables: Any, fail, decl: dict) -> None:
         if default is not None and (not isinstance(default, str) or not 1 <= len(default) <= 1000):
             fail(f"pipeline.variables[{index}].defaultValue", "a string of 1-1000 characters", variable,
                  "defaultValue")
+
+
+def _check_triggers(triggers: Any, stages: list, fail, decl: dict) -> None:
+    """V2 triggers: git push filters on branches, tags and file paths of a first-stage source action."""
+    if triggers is None:
+        return
+    if not isinstance(triggers, list) or len(triggers) > 50:
+        fail("pipeline.triggers", "a list of at most 50 triggers", decl, "triggers")
+    sources = {a.get("name") for a in (stages[0].get("actions") or []) if isinstance(a, dict)} \
+        if isinstance(stages[0], dict) else set()
+    for index, trigger in enumerate(triggers):
+        where = f"pipeline.triggers[{index}]"
+        if not isinstance(trigger, dict) or trigger.get("providerType") != "CodeStarSourceConnection":
+            fail(f"{where}.providerType", "CodeStarSourceConnection (the only trigger provider type)", triggers, index)
+        git = trigger.get("gitConfiguration")
+        if not isinstance(git, dict) or git.get("sourceActionName") not in sources:
+            fail(f"{where}.gitConfiguration.sourceActionName",
+                 f"the name of a source action of the first stage ({', '.join(sorted(sources))})", trigger,
+                 "gitConfiguration")
+        for event in ("push", "pullRequest"):
+            entries = git.get(event)
+            if entries is None:
+                continue
+            if not isinstance(entries, list) or not 1 <= len(entries) <= 3:
+                fail(f"{where}.gitConfiguration.{event}", "a list of 1-3 filters", git, event)
+            for e_index, entry in enumerate(entries):
+                for kind in ("branches", "tags", "filePaths"):
+                    spec = entry.get(kind) if isinstance(entry, dict) else None
+                    if spec is None:
+                        continue
+                    for side in ("includes", "excludes"):
+                        patterns = spec.get(side) if isinstance(spec, dict) else None
+                        if patterns is not None and (not isinstance(patterns, list) or not 1 <= len(patterns) <= 8
+                                                     or not all(isinstance(p, str) for p in patterns)):
+                            fail(f"{where}.gitConfiguration.{event}[{e_index}].{kind}.{side}",
+                                 "a list of 1-8 glob patterns", entry, kind)
 
 
 def _plain(value: Any) -> Any:

@@ -170,3 +170,49 @@ def test_disabled_transition_holds_and_supersedes(cp):
     assert wait_for(lambda: status(cp, name, newer) == "Succeeded")
     history = [s["status"] for s in cp.list_pipeline_executions(pipelineName=name)["pipelineExecutionSummaries"]]
     assert history == ["Succeeded", "Superseded", "Succeeded"]
+
+
+def test_trigger_file_path_filter_decides_which_pushes_start(cp, control_plane, tmp_path):
+    import subprocess
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=work, check=True, capture_output=True, text=True).stdout.strip()
+
+    cc = boto3.client("codecommit", endpoint_url=control_plane.settings.control_url, region_name="us-east-1",
+                      aws_access_key_id="a", aws_secret_access_key="b")
+    url = cc.create_repository(repositoryName="api-trigger")["repositoryMetadata"]["cloneUrlHttp"]
+    work = tmp_path / "w"
+    subprocess.run(["git", "clone", "-q", url, str(work)], check=True, capture_output=True)
+    git("config", "user.email", "t@t")
+    git("config", "user.name", "t")
+
+    def push(path: str, text: str) -> str:
+        (work / path).parent.mkdir(parents=True, exist_ok=True)
+        (work / path).write_text(text)
+        git("add", "-A")
+        git("commit", "-q", "-m", f"change {path}")
+        git("push", "-q", "origin", "HEAD:main")
+        return git("rev-parse", "HEAD")
+
+    push("README", "first")
+    decl = declaration("api-trigger")
+    decl["stages"][0]["actions"][0] = {
+        "name": "Src", "namespace": "SourceVariables",
+        "actionTypeId": {"category": "Source", "owner": "AWS", "provider": "CodeCommit", "version": "1"},
+        "configuration": {"RepositoryName": "api-trigger", "BranchName": "main"},
+        "outputArtifacts": [{"name": "Code"}]}
+    decl["stages"][1]["actions"][0]["configuration"] = {"CustomData": "#{SourceVariables.CommitId}"}
+    decl["triggers"] = [{"providerType": "CodeStarSourceConnection", "gitConfiguration": {
+        "sourceActionName": "Src", "push": [{"branches": {"includes": ["main"]},
+                                             "filePaths": {"includes": ["src/**"]}}]}}]
+    cp.create_pipeline(pipeline=decl)
+
+    def revisions() -> list[str]:
+        return [r["revisionId"] for s in cp.list_pipeline_executions(pipelineName="api-trigger")[
+            "pipelineExecutionSummaries"] for r in s["sourceRevisions"]]
+
+    assert len(revisions()) == 1  # the execution CreatePipeline started
+    ignored = push("README", "docs only")
+    wanted = push("src/app.js", "code")
+    assert wait_for(lambda: wanted in revisions())
+    assert ignored not in revisions()

@@ -95,3 +95,63 @@ def test_errors_from_a_file_carry_the_line():
         load_pipeline(text, "p.json")
     line = next(i for i, l in enumerate(text.splitlines(), 1) if '"namespace": "SourceVariables"' in l and i > 15)
     assert info.value.line == line and str(info.value).startswith(f"p.json:{line}:")
+
+
+# ---------------------------------------------------------------- V2 triggers
+
+def codecommit_pipeline(name: str, triggers: list | None = None) -> dict:
+    decl = variant(name=name, pipelineType="V2")
+    decl["stages"][0]["actions"][0] = {
+        "name": "Src", "actionTypeId": {"category": "Source", "owner": "AWS", "provider": "CodeCommit", "version": "1"},
+        "configuration": {"RepositoryName": "repo", "BranchName": "main"}, "outputArtifacts": [{"name": "Code"}]}
+    if triggers is not None:
+        decl["triggers"] = triggers
+    return decl
+
+
+def trigger(**push) -> list:
+    return [{"providerType": "CodeStarSourceConnection",
+             "gitConfiguration": {"sourceActionName": "Src", "push": [push]}}]
+
+
+@pytest.mark.parametrize("triggers, key, expected", [
+    ([{"providerType": "CodeCommit", "gitConfiguration": {"sourceActionName": "Src"}}],
+     "pipeline.triggers[0].providerType", "CodeStarSourceConnection"),
+    ([{"providerType": "CodeStarSourceConnection", "gitConfiguration": {"sourceActionName": "Nope"}}],
+     "pipeline.triggers[0].gitConfiguration.sourceActionName", "Src"),
+    ([{"providerType": "CodeStarSourceConnection",
+       "gitConfiguration": {"sourceActionName": "Src", "push": [{}, {}, {}, {}]}}],
+     "pipeline.triggers[0].gitConfiguration.push", "1-3 filters"),
+    (trigger(branches={"includes": [f"b{i}" for i in range(9)]}),
+     "pipeline.triggers[0].gitConfiguration.push[0].branches.includes", "1-8 glob patterns"),
+])
+def test_trigger_rules(triggers, key, expected):
+    with pytest.raises(InvalidStructure) as info:
+        validate_pipeline(codecommit_pipeline("p", triggers))
+    assert info.value.key == key and expected in info.value.expected
+
+
+def test_pushes_start_what_the_trigger_filters_allow(tmp_path):
+    from emulator.services.codepipeline.pipelines import Pipelines
+    from emulator.state.database import Database
+
+    pipelines = Pipelines(Database(tmp_path / "db.sqlite", "000000000000", "us-east-1"))
+    pipelines.create(codecommit_pipeline("plain"))
+    pipelines.create(codecommit_pipeline("releases", trigger(branches={"includes": ["release/*"],
+                                                                        "excludes": ["release/old*"]})))
+    pipelines.create(codecommit_pipeline("docs", trigger(filePaths={"includes": ["docs/**"]})))
+    asked = []
+
+    def files(paths):
+        return lambda: asked.append(1) or paths
+
+    def started(branch, changed):
+        return sorted(p for p, _ in pipelines.watching("repo", branch, changed))
+
+    assert started("main", files(["src/app.js"])) == ["plain"]
+    assert started("main", files(["docs/guide.md"])) == ["docs", "plain"]
+    assert started("release/1.2", files(["src/app.js"])) == ["releases"]
+    assert started("release/old-1", files(["src/app.js"])) == []
+    assert started("feature", files(["docs/x.md"])) == []
+    assert pipelines.watching("other-repo", "main", files(["docs/x.md"])) == []
+    assert asked  # file paths were read only when a filePaths filter needed them

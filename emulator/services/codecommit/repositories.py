@@ -84,6 +84,14 @@ class Repositories:
         commit_id, author_date, committer_date, message = out.split("\x00", 3)
         return Commit(commit_id, message.strip(), author_date, committer_date)
 
+    def changed_files(self, name: str, before: str | None, after: str) -> list[str]:
+        """Paths a push changed: between the old and new tip, or the new tip's own files for a new branch."""
+        if before:
+            out = self._git(name, "diff", "--name-only", before, after)
+        else:
+            out = self._git(name, "show", "--pretty=format:", "--name-only", after)
+        return [line for line in out.splitlines() if line]
+
     def archive_zip(self, name: str, commit_id: str) -> bytes:
         """The tree of one commit as a zip: CodePipeline's CODE_ZIP source artifact."""
         return subprocess.run(

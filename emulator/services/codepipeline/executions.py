@@ -12,7 +12,6 @@ import threading
 import time
 import traceback
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 
 from emulator.domain import statuses
 from emulator.domain.errors import Conflict, NotFound
@@ -369,16 +368,34 @@ class Executions:
             group = [a for a in group if a["name"] not in keep]
             if not group:
                 continue
-            with ThreadPoolExecutor(max_workers=len(group)) as pool:
-                outcomes = list(pool.map(
-                    lambda action: self._run_action(execution_id, pipeline_name, stage["name"], action, artifacts,
-                                                    namespaces, sources), group))
+            outcomes = self._run_group(execution_id, pipeline_name, stage["name"], group, artifacts, namespaces,
+                                       sources)
             if not all(o.status == "Succeeded" for o in outcomes) or execution_id in self._stop:
                 status = "Stopped" if execution_id in self._stop else "Failed"
                 self.orch.transition(STAGE, stage_id, status)
                 return False
         self.orch.transition(STAGE, stage_id, "Succeeded")
         return True
+
+    def _run_group(self, execution_id, pipeline_name, stage_name, group, artifacts, namespaces, sources):
+        """Actions of one runOrder in parallel, on daemon threads: an approval waiting for days must
+        not hold the process open at shutdown."""
+        outcomes: list[ActionOutcome] = [ActionOutcome("Failed", error="not run")] * len(group)
+
+        def work(index: int, action: dict) -> None:
+            try:
+                outcomes[index] = self._run_action(execution_id, pipeline_name, stage_name, action, artifacts,
+                                                   namespaces, sources)
+            except Exception as exc:
+                outcomes[index] = ActionOutcome("Failed", error=f"pipelocal error: {exc}")
+
+        threads = [threading.Thread(target=work, args=(i, a), daemon=True, name=f"action-{a['name'][:20]}")
+                   for i, a in enumerate(group)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        return outcomes
 
     def _run_action(self, execution_id, pipeline_name, stage_name, action, artifacts, namespaces, sources) -> ActionOutcome:
         action_id = str(uuid.uuid4())
