@@ -91,6 +91,21 @@ def cloudwatch_router(cp: ControlPlane) -> APIRouter:
         cp.alarms.delete([name])
         return {"deleted": name}
 
+    @r.post("/deployment-groups/{app}/{group}/alarms")
+    def watch_alarms(app: str, group: str, payload: dict = Body(...)):
+        """Sets a group's alarmConfiguration and whether DEPLOYMENT_STOP_ON_ALARM rolls back."""
+        from emulator.services.codedeploy.applications import alarm_configuration
+
+        config = alarm_configuration(payload.get("alarmConfiguration"))
+        doc = cp.apps.get_group(app, group)
+        rollback = dict(doc.get("autoRollbackConfiguration") or {"enabled": False, "events": []})
+        events = [e for e in rollback.get("events") or [] if e != "DEPLOYMENT_STOP_ON_ALARM"]
+        if payload.get("rollbackOnAlarm"):
+            events.append("DEPLOYMENT_STOP_ON_ALARM")
+            rollback["enabled"] = True
+        rollback["events"] = events
+        return cp.apps.update_group(app, group, alarmConfiguration=config, autoRollbackConfiguration=rollback)
+
     @r.get("/why-rollback/{deployment_id}")
     def why_rollback(deployment_id: str):
         return rollback_report(deployment_id, cp.deployments, cp.apps, cp.fleet, cp.alarms, cp.alarm_monitor)

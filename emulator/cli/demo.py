@@ -1,4 +1,5 @@
-"""The demo: the seed's pipeline, pushed twice, watched live, checked, and reported."""
+"""The demo: the seed's pipeline, pushed twice, watched live, checked, and reported; then a bad
+release that a CloudWatch alarm stops and rolls back, and its fix."""
 
 from __future__ import annotations
 
@@ -21,6 +22,31 @@ from emulator.config import Settings
 DEMO_DIR = Path(__file__).resolve().parent.parent / "demo_app"
 REPOSITORY = "my-app"
 SITE_BUCKET = "my-app-build-artifacts"
+GROUP = "my-app-fleet"
+ALARM = "my-app-5xx"
+# The bad release's server: it starts, but answers every request with HTTP 500.
+BROKEN_START = """#!/bin/bash
+# BAD RELEASE: this server answers every request with HTTP 500 (the demo's alarm catches it).
+set -e
+cat > /tmp/broken_server.py <<'PY'
+import http.server
+class Broken(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(500)
+        self.end_headers()
+        self.wfile.write(b"internal server error")
+    def log_message(self, *args):
+        pass
+http.server.ThreadingHTTPServer(("", 80), Broken).serve_forever()
+PY
+nohup python3 /tmp/broken_server.py >/var/log/webserver.log 2>&1 &
+echo $! > /var/run/webserver.pid
+for _ in $(seq 50); do
+  python3 -c "import socket; socket.create_connection(('127.0.0.1', 80), 1)" 2>/dev/null && exit 0
+  sleep 0.1
+done
+exit 1
+"""
 
 
 @dataclass
@@ -30,10 +56,11 @@ class Round:
     execution: dict | None = None
     seconds: float = 0.0
     checks: list[tuple[str, bool, str]] = field(default_factory=list)
+    expected: str = "Succeeded"  # the bad release's pipeline is meant to fail
 
     @property
     def passed(self) -> bool:
-        return bool(self.execution and self.execution["status"] == "Succeeded" and all(ok for _, ok, _ in self.checks))
+        return bool(self.execution and self.execution["status"] == self.expected and all(ok for _, ok, _ in self.checks))
 
 
 def provision(client: Client, settings: Settings, store) -> None:
@@ -136,6 +163,8 @@ def report(console: Console, client: Client, rounds: list[Round]) -> None:
     console.print(table)
     for r in rounds:
         if r.execution and r.execution["status"] != "Succeeded":
+            if r.expected != "Succeeded":
+                console.print(f"[yellow]{r.title}: failed as intended.[/yellow]")
             explain_failure(console, client, r.execution)
     passed = sum(1 for r in rounds if r.passed)
     console.print(f"{passed} passed, {len(rounds) - passed} failed")
@@ -163,6 +192,81 @@ def explain_failure(console: Console, client: Client, execution: dict) -> None:
             console.print(f"  full log: pipelocal logs {ext}")
 
 
+def arm_alarm(client: Client, enabled: bool) -> None:
+    """The alarm the bad release trips: HTTP 5xx of the fleet, 2 of 3 one-minute periods."""
+    if enabled:
+        client.post("/cloudwatch/alarms", {
+            "AlarmName": ALARM, "AlarmDescription": "the demo fleet answers HTTP 5xx",
+            "Namespace": "Pipelocal/App", "MetricName": "HTTPCode_Target_5XX_Count",
+            "Dimensions": [{"Name": "DeploymentGroupName", "Value": GROUP}], "Statistic": "Sum", "Period": 60,
+            "EvaluationPeriods": 3, "DatapointsToAlarm": 2, "Threshold": 0,
+            "ComparisonOperator": "GreaterThanThreshold", "TreatMissingData": "notBreaching"})
+    client.post(f"/cloudwatch/deployment-groups/{REPOSITORY}/{GROUP}/alarms", {
+        "alarmConfiguration": {"enabled": enabled, "alarms": [{"name": ALARM}]}, "rollbackOnAlarm": enabled})
+
+
+def check_rolled_back(client: Client, result: Round, previous: str) -> None:
+    """The bad release's deployment was stopped by the alarm and its rollback serves `previous`."""
+    deploy = next((a for a in (result.execution or {}).get("actions", []) if a["stageName"] == "Deploy"), {})
+    deployment_id = deploy.get("externalExecutionId", "")
+    if not deployment_id.startswith("d-"):
+        result.checks.append(("the Deploy action started a deployment", False, str(deploy.get("errorMessage"))))
+        return
+    bad = client.get(f"/deployments/{deployment_id}")
+    code = (bad.get("errorInformation") or {}).get("code")
+    result.checks.append((f"{deployment_id} stopped by alarm {ALARM}", code == "ALARM_ACTIVE", code or bad["status"]))
+    rollback_id = (bad.get("rollbackInfo") or {}).get("rollbackDeploymentId")
+    if not rollback_id:
+        result.checks.append(("a rollback deployment started", False, "none"))
+        return
+    deadline = time.monotonic() + 180
+    rollback = client.get(f"/deployments/{rollback_id}")
+    while rollback["status"] not in ("Succeeded", "Failed", "Stopped") and time.monotonic() < deadline:
+        time.sleep(0.5)
+        rollback = client.get(f"/deployments/{rollback_id}")
+    result.checks.append((f"rollback {rollback_id} redeployed the last good revision", rollback["status"] == "Succeeded",
+                          rollback["status"]))
+    for instance in client.get("/instances")["instances"]:
+        if instance.get("state") != "running" or (instance.get("tags") or {}).get("Environment") != "demo":
+            continue
+        try:
+            body = httpx.get(instance["appUrl"], timeout=5).text
+        except httpx.HTTPError as exc:
+            body = f"({exc})"
+        result.checks.append((f"{instance['name']} serves the previous index.html again", body == previous,
+                              "" if body == previous else body[:120]))
+    result.checks.append((f"why: pipelocal why-rollback {deployment_id}", True, ""))
+
+
+def bad_release_rounds(client: Client, console: Console, work: Path, store, version: int,
+                       show_logs: bool) -> list[Round]:
+    """Pushes a release whose app answers 500; the alarm stops it and rolls back. Then the fix."""
+    settings = client.get("/cloudwatch/settings")
+    client.post("/cloudwatch/settings", {"timeScale": 60})  # the alarm's minutes pass in seconds
+    console.print("[dim]time scale 60x for the bad release: one alarm period of 60 s lasts 1 s[/dim]")
+    start_script = work / "scripts" / "start_server.sh"
+    try:
+        arm_alarm(client, True)
+        previous = store.get_bytes(SITE_BUCKET, "latest/index.html").decode()
+        start_script.write_text(BROKEN_START)
+        bad = push_round(client, console, work, f"Bad release: answers HTTP 500 (version {version})", version,
+                         show_logs)
+        bad.expected = "Failed"
+        check_rolled_back(client, bad, previous)
+        rounds = [bad]
+        if bad.passed:
+            shutil.copy(DEMO_DIR / "app" / "scripts" / "start_server.sh", start_script)
+            fix = push_round(client, console, work, f"Fix the bad release (version {version + 1})", version + 1,
+                             show_logs)
+            if fix.execution and fix.execution["status"] == "Succeeded":
+                check_served(client, work, fix, store)
+            rounds.append(fix)
+        return rounds
+    finally:
+        arm_alarm(client, False)
+        client.post("/cloudwatch/settings", {"timeScale": settings["timeScale"]["factor"]})
+
+
 def run_demo(client: Client, settings: Settings, console: Console, store, show_logs: bool) -> bool:
     provision(client, settings, store)
     work = Path(tempfile.mkdtemp(prefix="pipelocal-demo-"))
@@ -184,8 +288,10 @@ def run_demo(client: Client, settings: Settings, console: Console, store, show_l
             rounds.append(r)
             if not r.passed:
                 break
+        if len(rounds) == 2 and all(r.passed for r in rounds):
+            rounds += bad_release_rounds(client, console, work, store, _current_version(work) + 1, show_logs)
         report(console, client, rounds)
-        return all(r.passed for r in rounds) and len(rounds) == 2
+        return all(r.passed for r in rounds) and len(rounds) == 4
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

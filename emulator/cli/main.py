@@ -133,7 +133,8 @@ def status() -> None:
 
 @app.command()
 def demo(logs: bool = typer.Option(False, "--logs", help="Stream build logs too.")) -> None:
-    """Set everything up and run the seed's pipeline twice: a first push, then a change to index.html."""
+    """Set everything up and run the seed's pipeline: a first push, a change to index.html, a bad release
+    that an alarm stops and rolls back, and its fix."""
     from emulator.cli.demo import run_demo
     from emulator.store.object_store import ObjectStore
 

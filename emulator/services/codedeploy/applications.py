@@ -57,7 +57,7 @@ class Applications:
                                          "onPremisesTagSetList"),
             "serviceRoleArn": options.get("serviceRoleArn", f"arn:aws:iam::{self.db.account}:role/CodeDeployRole"),
             "autoRollbackConfiguration": options.get("autoRollbackConfiguration") or {"enabled": False, "events": []},
-            "alarmConfiguration": _alarm_configuration(options.get("alarmConfiguration")),
+            "alarmConfiguration": alarm_configuration(options.get("alarmConfiguration")),
             "deploymentStyle": options.get("deploymentStyle") or
             {"deploymentType": "IN_PLACE", "deploymentOption": "WITHOUT_TRAFFIC_CONTROL"},
             "computePlatform": "Server",
@@ -143,7 +143,7 @@ def _tag_set(tag_set, where: str, list_key: str) -> dict:
     return {list_key: [_tag_filters(g, f"{where}.{list_key}[{i}]") for i, g in enumerate(groups)]}
 
 
-def _alarm_configuration(config) -> dict:
+def alarm_configuration(config) -> dict:
     """CloudWatch alarms that stop a deployment: at most 10, each by name."""
     if not config:
         return {"enabled": False, "ignorePollAlarmFailure": False, "alarms": []}
