@@ -718,3 +718,32 @@ def test_a_command_whose_poll_response_was_lost_is_delivered_again(make_env, mon
     doc = env.deploy(env.group(), timeout=15)
     assert lost and doc["status"] == "Succeeded"
     assert [c.lifecycle_event for c in env.agent.commands_for("web-1")].count("Install") == 1
+
+
+# ---------------------------------------------------------------- stop on request
+
+
+@pytest.mark.timeout(40)
+def test_stop_on_request_ends_stopped_and_rolls_back_unless_told_not_to(make_env):
+    env = make_env(2, delay=0.15)
+    group = env.group(auto_rollback={"enabled": True, "events": ["DEPLOYMENT_STOP_ON_REQUEST"]})
+    good = env.deploy(group, "v1")
+    assert good["status"] == "Succeeded"
+
+    def stop_midway(key: str, auto_rollback: bool | None) -> dict:
+        created = env.service.create_deployment(APP, group, env.store.put(key, make_bundle()))
+        deadline = time.monotonic() + 5
+        while env.service.get(created["deploymentId"])["status"] != "InProgress" and time.monotonic() < deadline:
+            time.sleep(0.02)
+        env.service.stop(created["deploymentId"], auto_rollback)
+        return env.finish(created["deploymentId"], timeout=15)
+
+    stopped = stop_midway("v2", None)
+    assert stopped["status"] == "Stopped"
+    assert stopped["errorInformation"]["code"] == "DEPLOYMENT_STOPPED"
+    rollback = env.finish(stopped["rollbackInfo"]["rollbackDeploymentId"], timeout=15)
+    assert rollback["creator"] == "codeDeployRollback" and rollback["revision"]["s3Location"]["key"] == "v1"
+    assert rollback["status"] == "Succeeded"
+
+    kept = stop_midway("v3", False)
+    assert kept["status"] == "Stopped" and "rollbackDeploymentId" not in (kept.get("rollbackInfo") or {})
