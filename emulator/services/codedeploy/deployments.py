@@ -559,9 +559,8 @@ def _event_order(requested: list[str]) -> list[str]:
     for name in requested:
         if not name or not isinstance(name, str) or name in ("Start", "End"):
             raise ValueError(f"lifecycle event {name!r}: expected a lifecycle event name")
-    standard = appspec_model
-    head = [e for e in (standard.APPLICATION_STOP,) if e in requested] + [standard.DOWNLOAD_BUNDLE]
-    head += [e for e in (standard.BEFORE_INSTALL,) if e in requested] + [standard.INSTALL]
+    head = [e for e in (appspec_model.APPLICATION_STOP,) if e in requested] + [appspec_model.DOWNLOAD_BUNDLE]
+    head += [e for e in (appspec_model.BEFORE_INSTALL,) if e in requested] + [appspec_model.INSTALL]
     rest = [e for e in dict.fromkeys(requested) if e not in head]
     return head + rest
 
