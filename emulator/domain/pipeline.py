@@ -87,6 +87,7 @@ def validate_pipeline(decl: Any, file: str = "pipeline") -> dict:
         if s_name in stage_names:
             fail(f"{where}.name", f"a unique stage name ({s_name!r} is used twice)", stage, "name")
         stage_names.add(s_name)
+        _check_conditions(stage, s_name, s_index, decl, fail)
         actions = stage.get("actions")
         if not isinstance(actions, list) or not actions:
             fail(f"stage {s_name}: actions", "a list of at least one action", stage, "actions")
@@ -176,6 +177,29 @@ def validate_pipeline(decl: Any, file: str = "pipeline") -> dict:
         for names in stage_outputs.values():
             outputs |= names
     return _plain(decl)
+
+
+def _check_conditions(stage: dict, name: str, index: int, decl: dict, fail) -> None:
+    """Stage-level onFailure (ROLLBACK, RETRY), onSuccess and beforeEntry: V2 only."""
+    for key in ("onFailure", "onSuccess", "beforeEntry"):
+        if key in stage and decl.get("pipelineType", "V1") != "V2":
+            fail(f"stage {name}: {key}", f"pipelineType V2: {key} is a V2 feature", stage, key)
+    on_failure = stage.get("onFailure")
+    if on_failure is None:
+        return
+    result = on_failure.get("result") if isinstance(on_failure, dict) else None
+    if result not in ("ROLLBACK", "RETRY", "FAIL"):
+        fail(f"stage {name}: onFailure.result", "ROLLBACK, RETRY or FAIL", stage, "onFailure")
+    if result == "ROLLBACK" and index == 0:
+        fail(f"stage {name}: onFailure.result", "not ROLLBACK: a source stage cannot be rolled back", stage,
+             "onFailure")
+    if result == "ROLLBACK" and decl.get("executionMode") == "PARALLEL":
+        fail(f"stage {name}: onFailure.result", "not ROLLBACK: stage rollback is not available in PARALLEL mode",
+             stage, "onFailure")
+    mode = (on_failure.get("retryConfiguration") or {}).get("retryMode", "FAILED_ACTIONS")
+    if mode not in ("FAILED_ACTIONS", "ALL_ACTIONS"):
+        fail(f"stage {name}: onFailure.retryConfiguration.retryMode", "FAILED_ACTIONS or ALL_ACTIONS", stage,
+             "onFailure")
 
 
 def _check_variables(variables: Any, fail, decl: dict) -> None:

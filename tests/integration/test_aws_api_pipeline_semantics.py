@@ -216,3 +216,36 @@ def test_trigger_file_path_filter_decides_which_pushes_start(cp, control_plane, 
     wanted = push("src/app.js", "code")
     assert wait_for(lambda: wanted in revisions())
     assert ignored not in revisions()
+
+
+def test_on_failure_retry_then_rollback(cp):
+    name = "api-on-failure"
+    decl = declaration(name)
+    decl["stages"][1]["onFailure"] = {"result": "RETRY", "retryConfiguration": {"retryMode": "FAILED_ACTIONS"}}
+    cp.create_pipeline(pipeline=decl)
+    e1 = cp.list_pipeline_executions(pipelineName=name)["pipelineExecutionSummaries"][0]["pipelineExecutionId"]
+    first = wait_for(lambda: waiting_token(cp, name, e1))
+    approve(cp, name, first, "Rejected")
+    retried = wait_for(lambda: (waiting_token(cp, name, e1) or "") if waiting_token(cp, name, e1) != first else None)
+    assert status(cp, name, e1) == "InProgress"  # the stage retried by itself instead of failing the execution
+    approve(cp, name, retried)
+    assert wait_for(lambda: status(cp, name, e1) == "Succeeded")
+
+    decl["stages"][1]["onFailure"] = {"result": "ROLLBACK"}
+    cp.update_pipeline(pipeline=decl)
+    e2 = cp.start_pipeline_execution(name=name)["pipelineExecutionId"]
+    approve(cp, name, wait_for(lambda: waiting_token(cp, name, e2)))
+    assert wait_for(lambda: status(cp, name, e2) == "Succeeded")  # the rollback target, on the current version
+    e3 = cp.start_pipeline_execution(name=name)["pipelineExecutionId"]
+    approve(cp, name, wait_for(lambda: waiting_token(cp, name, e3)), "Rejected")
+    assert wait_for(lambda: status(cp, name, e3) == "Failed")
+    summaries = wait_for(lambda: [s for s in cp.list_pipeline_executions(pipelineName=name)[
+        "pipelineExecutionSummaries"] if s.get("executionType") == "ROLLBACK"])
+    rollback = summaries[0]
+    assert rollback["trigger"]["triggerType"] == "AutomatedRollback"
+    assert rollback["rollbackMetadata"]["rollbackTargetPipelineExecutionId"] == e2
+    approve(cp, name, wait_for(lambda: waiting_token(cp, name, rollback["pipelineExecutionId"])))
+    assert wait_for(lambda: status(cp, name, rollback["pipelineExecutionId"]) == "Succeeded")
+    ran = {a["stageName"] for a in cp.list_action_executions(
+        pipelineName=name, filter={"pipelineExecutionId": rollback["pipelineExecutionId"]})["actionExecutionDetails"]}
+    assert ran == {"Gate"}  # only the failed stage ran, with the target's artifacts

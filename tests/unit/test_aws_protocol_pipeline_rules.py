@@ -155,3 +155,29 @@ def test_pushes_start_what_the_trigger_filters_allow(tmp_path):
     assert started("feature", files(["docs/x.md"])) == []
     assert pipelines.watching("other-repo", "main", files(["docs/x.md"])) == []
     assert asked  # file paths were read only when a filePaths filter needed them
+
+
+# ---------------------------------------------------------------- stage onFailure
+
+@pytest.mark.parametrize("stage_index, on_failure, changes, key, expected", [
+    (1, {"result": "ROLLBACK"}, {}, "stage Gate: onFailure", "V2 feature"),
+    (1, {"result": "SKIP"}, {"pipelineType": "V2"}, "stage Gate: onFailure.result", "ROLLBACK, RETRY or FAIL"),
+    (0, {"result": "ROLLBACK"}, {"pipelineType": "V2"}, "stage Source: onFailure.result", "source stage"),
+    (1, {"result": "ROLLBACK"}, {"pipelineType": "V2", "executionMode": "PARALLEL"}, "stage Gate: onFailure.result",
+     "PARALLEL"),
+    (1, {"result": "RETRY", "retryConfiguration": {"retryMode": "SOME"}}, {"pipelineType": "V2"},
+     "stage Gate: onFailure.retryConfiguration.retryMode", "FAILED_ACTIONS or ALL_ACTIONS"),
+])
+def test_on_failure_rules(stage_index, on_failure, changes, key, expected):
+    decl = variant(**changes)
+    decl["stages"][stage_index]["onFailure"] = on_failure
+    with pytest.raises(InvalidStructure) as info:
+        validate_pipeline(decl)
+    assert info.value.key == key and expected in info.value.expected
+
+
+def test_on_failure_retry_and_rollback_are_valid_on_v2():
+    for result in ("RETRY", "ROLLBACK"):
+        decl = variant(pipelineType="V2")
+        decl["stages"][1]["onFailure"] = {"result": result}
+        assert validate_pipeline(decl)["stages"][1]["onFailure"] == {"result": result}

@@ -79,7 +79,7 @@ class Executions:
             "trigger": trigger or {"triggerType": "StartPipelineExecution", "triggerDetail": "pipelocal"},
             "executionMode": pipeline.get("executionMode", "SUPERSEDED"), "startTime": time.time(),
             "variables": [{"name": k, "resolvedValue": v} for k, v in resolved_variables.items()],
-            "_sources": pinned, "_pipeline": pipeline,
+            "executionType": "STANDARD", "_sources": pinned, "_pipeline": pipeline,
         }, parent=pipeline_name, status="InProgress")
         threading.Thread(target=self._run, args=(execution_id,), name=f"pipeline-{execution_id[:8]}",
                          daemon=True).start()
@@ -286,7 +286,12 @@ class Executions:
         namespaces["variables"] = {v["name"]: v["resolvedValue"] for v in doc.get("variables", [])}
         stages = pipeline["stages"]
         keep: set[str] = set()
-        if retry_stage:
+        rollback = doc.get("_rollback")
+        if rollback:  # a rollback runs one stage with the target execution's inputs
+            retry_stage = rollback["stage"]
+            artifacts, namespaces, _ = self._carried_over(rollback["target"], namespaces, retry_stage, "ALL_ACTIONS")
+            stages = [s for s in stages if s["name"] == retry_stage]
+        elif retry_stage:
             artifacts, namespaces, keep = self._carried_over(execution_id, namespaces, retry_stage, retry_mode)
             stages = stages[[s["name"] for s in stages].index(retry_stage):]
         for index, stage in enumerate(stages):
@@ -301,6 +306,11 @@ class Executions:
                     return self._end_stopped(execution_id, current)
                 ok = self._run_stage(execution_id, name, stage, artifacts, namespaces, doc["_sources"],
                                      keep if stage["name"] == retry_stage else set())
+                on_failure = stage.get("onFailure") or {}
+                if not ok and execution_id not in self._stop and on_failure.get("result") == "RETRY":
+                    ok = self._retry_automatically(execution_id, name, stage, artifacts, namespaces, doc["_sources"],
+                                                   (on_failure.get("retryConfiguration") or {}).get(
+                                                       "retryMode", "FAILED_ACTIONS"))
             finally:
                 self._leave(name, stage["name"], mode)
             if execution_id in self._stop:
@@ -308,8 +318,49 @@ class Executions:
             if not ok:
                 self.orch.transition(EXECUTION, execution_id, "Failed",
                                      statusSummary=f"Stage {stage['name']} failed")
+                if (stage.get("onFailure") or {}).get("result") == "ROLLBACK" and not rollback and mode != "PARALLEL":
+                    self._roll_back(execution_id, pipeline, stage["name"])
                 return
         self.orch.transition(EXECUTION, execution_id, "Succeeded")
+
+    def _retry_automatically(self, execution_id, pipeline_name, stage, artifacts, namespaces, sources, mode) -> bool:
+        """onFailure RETRY: the failed stage runs once more before the execution fails."""
+        keep = set()
+        if mode == "FAILED_ACTIONS":
+            latest = {a["actionName"]: a["status"] for a in self.actions(execution_id) if a["stageName"] == stage["name"]}
+            keep = {n for n, status in latest.items() if status == "Succeeded"}
+        self.orch.resume(STAGE, f"{execution_id}:{stage['name']}")
+        self.orch.update(EXECUTION, execution_id, event=False,
+                         stageRetry={"stageName": stage["name"], "retryMode": mode, "automatic": True})
+        return self._run_stage(execution_id, pipeline_name, stage, artifacts, namespaces, sources, keep)
+
+    def _roll_back(self, failed_id: str, pipeline: dict, stage_name: str) -> str | None:
+        """onFailure ROLLBACK: a new execution runs the stage again with what the most recent
+        execution that succeeded in it used (sources, artifacts, variables)."""
+        version = pipeline.get("version", 1)
+        for doc in reversed(self.db.list(EXECUTION, parent=pipeline["name"])):
+            stage = self.db.get(STAGE, f"{doc['pipelineExecutionId']}:{stage_name}")
+            if (doc["pipelineExecutionId"] == failed_id or doc.get("executionType") == "ROLLBACK" or not stage
+                    or stage["status"] != "Succeeded" or doc.get("pipelineVersion") != version):
+                continue
+            target = doc["pipelineExecutionId"]
+            rollback_id = str(uuid.uuid4())
+            self.orch.create(EXECUTION, rollback_id, {
+                "pipelineExecutionId": rollback_id, "pipelineName": pipeline["name"], "pipelineVersion": version,
+                "artifactRevisions": doc.get("artifactRevisions", []), "variables": doc.get("variables", []),
+                "trigger": {"triggerType": "AutomatedRollback",
+                            "triggerDetail": f"stage {stage_name} failed in {failed_id}"},
+                "executionMode": doc.get("executionMode", "SUPERSEDED"), "startTime": time.time(),
+                "executionType": "ROLLBACK", "rollbackMetadata": {"rollbackTargetPipelineExecutionId": target},
+                "_sources": doc.get("_sources", {}), "_pipeline": doc.get("_pipeline") or pipeline,
+                "_rollback": {"stage": stage_name, "target": target},
+            }, parent=pipeline["name"], status="InProgress")
+            threading.Thread(target=self._run, args=(rollback_id,), daemon=True,
+                             name=f"pipeline-{rollback_id[:8]}-rollback").start()
+            return rollback_id
+        self.orch.update(EXECUTION, failed_id, statusSummary=f"Stage {stage_name} failed; no earlier execution "
+                                                              "succeeded in it, so there is nothing to roll back to")
+        return None
 
     def _end_waiting(self, execution_id: str) -> None:
         """An execution that left a queue without entering: stopped, or superseded already."""
