@@ -229,5 +229,8 @@ class Alarms:
 
     def _loop(self) -> None:
         while not self._stop.is_set():
-            self.tick()
+            try:
+                self.tick()
+            except Exception:  # the evaluator outlives a bad moment of the database
+                log.exception("alarm evaluation round failed")
             self._stop.wait(max(0.05, min(1.0, self.scale.real(10) / 2)))
