@@ -240,6 +240,16 @@ def test_hook_timeout_kills_the_script_and_fails_the_event(cd):
     assert "going to sleep" in after["diagnostics"]["logTail"]
 
 
+def test_hook_runs_as_the_runas_user(cd):
+    group = cd.group(instances=cd.instances[2:3])
+    doc = cd.deploy(group, {"appspec.yml": "version: 0.0\nos: linux\nhooks:\n  ApplicationStart:\n"
+                                           "    - location: who.sh\n      runas: nobody\n",
+                            "who.sh": script("echo user=$(id -un)")})
+    assert doc["status"] == "Succeeded", explain(doc)
+    tail = events(doc)["ApplicationStart"]["diagnostics"]["logTail"]
+    assert "user=nobody" in tail
+
+
 # ---------------------------------------------------------------- queueing, stop, rollback
 
 
