@@ -16,6 +16,7 @@ import time
 import uvicorn
 
 from emulator.api.app import create_app
+from emulator.api.console_routes import end_streams
 from emulator.config import Settings, load_settings
 from emulator.control_plane import assemble
 from emulator.runtime.container_runtime import RuntimeUnavailable
@@ -90,11 +91,16 @@ def serve(settings: Settings) -> None:
                 log.warning("%s %s was in progress when pipelocal stopped: ended as interrupted", kind[:-1], item)
         app = create_app(cp)
         config = uvicorn.Config(app, log_level=os.environ.get("PIPELOCAL_LOG_LEVEL", "warning"),
-                                timeout_keep_alive=30)
+                                timeout_keep_alive=30, timeout_graceful_shutdown=5)
         server = _Server(config)
         (settings.run_dir / "server.pid").write_text(str(os.getpid()))
+
+        def stop(*_) -> None:
+            end_streams()  # the console's event streams never end by themselves
+            server.should_exit = True
+
         for sig in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(sig, lambda *_: setattr(server, "should_exit", True))
+            signal.signal(sig, stop)
         asyncio.run(server.serve(sockets=sockets))
     finally:
         if store_server:

@@ -48,6 +48,16 @@ def resume_point(after: int | None, last_event_id: str | None, current: Callable
     return current()
 
 
+_closing = False
+
+
+def end_streams() -> None:
+    """Called when the server is asked to stop: open streams end within a second instead of holding
+    the shutdown (browsers stay open across a restart and reconnect by themselves)."""
+    global _closing
+    _closing = True
+
+
 class ChangeSignal:
     """One thread waits on the orchestrator for every open stream, so an idle stream holds no
     worker thread (the default pool has only a handful, shared with the AWS endpoint)."""
@@ -135,7 +145,7 @@ def console_router(cp: ControlPlane, heartbeat: float = HEARTBEAT_SECONDS) -> AP
             yield f"retry: {RECONNECT_MILLISECONDS}\n" + sse({"after": seq}, event="hello")
             loop = asyncio.get_running_loop()
             quiet_since = loop.time()
-            while True:
+            while not _closing:
                 seen = signal.generation
                 found = cp.db.events_after(seq)
                 for change in found:
@@ -163,7 +173,7 @@ def console_router(cp: ControlPlane, heartbeat: float = HEARTBEAT_SECONDS) -> AP
             yield f"retry: {RECONNECT_MILLISECONDS}\n\n"
             loop = asyncio.get_running_loop()
             quiet_since = loop.time()
-            while True:
+            while not _closing:
                 seen = signal.generation
                 complete = bool(cp.builds.get(build_id).get("buildComplete"))
                 lines = cp.db.read_log("build", build_id, seq)

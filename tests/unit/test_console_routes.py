@@ -164,3 +164,13 @@ def test_change_signal_returns_at_once_when_something_changed_since_it_was_read(
     started = time.monotonic()
     asyncio.run(signal.wait(4, 10))
     assert time.monotonic() - started < 0.1
+
+
+def test_streams_end_once_the_server_is_stopping(client, cp, monkeypatch):
+    from emulator.api import console_routes
+
+    cp.db.events_after.return_value = []
+    monkeypatch.setattr(console_routes, "_closing", True)
+    events = parse(client.get("/api/stream", params={"after": 3}).text)  # returns instead of streaming forever
+    assert [e["event"] for e in events] == ["hello"]
+    assert events[0]["data"] == {"after": 3}
