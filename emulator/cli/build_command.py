@@ -64,7 +64,7 @@ def build(
         if batch:
             local_build.prepare_batch(options, spec)
     except (SpecError, local_build.LocalBuildError) as exc:
-        console.print(f"[red]buildspec refused:[/red] {exc}", markup=True)
+        console.print(f"[red]refused:[/red] {exc}", markup=True)
         raise typer.Exit(2)
     out = sys.stdout
 

@@ -560,3 +560,37 @@ def test_bind_source_mode_builds_in_the_directory_itself(tmp_path, images):
     result = local_build.run(options, spec, log.append, lambda r: None, DockerEngine(installation=str(tmp_path)))
     assert result.status == "SUCCEEDED" and "from-host" in "".join(log)
     assert (src / "output.txt").read_text() == "written-in-container\n"
+
+
+@pytest.mark.parametrize("command,code,table_row", [
+    ("echo fine", 0, "PASS"),
+    ("exit 4", 1, "FAIL"),
+])
+def test_cli_exit_code_and_phase_table(command, code, table_row, tmp_path, images):
+    import os
+    import subprocess
+    import sys
+
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "buildspec.yml").write_text(f"version: 0.2\nphases:\n  build:\n    commands:\n      - {command}\n")
+    done = subprocess.run([sys.executable, "-m", "emulator.cli.main", "build", "--source", str(src)],
+                          capture_output=True, text=True, env={**os.environ, "PIPELOCAL_HOME": str(tmp_path / "home")})
+    assert done.returncode == code, done.stdout + done.stderr
+    row = next(line for line in done.stdout.splitlines() if "BUILD" in line and ("PASS" in line or "FAIL" in line))
+    assert table_row in row
+    assert f"Running command {command}" in done.stdout
+
+
+def test_cli_refuses_bad_buildspec_with_exit_2(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "buildspec.yml").write_text("version: 0.2\nphases:\n  build:\n    on-failure: SOMETIMES\n    commands:\n      - x\n")
+    done = subprocess.run([sys.executable, "-m", "emulator.cli.main", "build", "--source", str(src)],
+                          capture_output=True, text=True, env={**os.environ, "PIPELOCAL_HOME": str(tmp_path / "home")})
+    assert done.returncode == 2
+    assert "buildspec.yml:4: phases.build.on-failure" in done.stdout.replace("\n", "")

@@ -70,7 +70,8 @@ def resolve_variables(spec, project: dict, overrides: list[dict] | None, params)
 
 def _parameter(params, name: str, where: str) -> str:
     if params is None:
-        raise ReferenceError_(f"{where}: no Parameter Store available to resolve {name}")
+        raise ReferenceError_(f"{where}: cannot resolve the parameter {name}: this installation has no state yet "
+                              f"(start it with `pipelocal up`, then `pipelocal params put {name} VALUE`)")
     try:
         return params.get_parameter(name, with_decryption=True)["Value"]
     except NotFound:
@@ -82,7 +83,8 @@ def _secret(params, secret_id, json_key, stage, version_id, where: str) -> str:
     from emulator.services.parameters.store import secret_field
 
     if params is None:
-        raise ReferenceError_(f"{where}: no Secrets Manager available to resolve {secret_id}")
+        raise ReferenceError_(f"{where}: cannot resolve the secret {secret_id}: this installation has no state yet "
+                              f"(start it with `pipelocal up`, then `pipelocal secrets create {secret_id} VALUE`)")
     try:
         value = params.get_secret_value(secret_id, version_stage=stage, version_id=version_id)["SecretString"]
         return secret_field(value, json_key, secret_id)
