@@ -37,6 +37,16 @@ def test_agent_reads_cgroup_files(tmp_path, monkeypatch):
     sample = host_sample.host_sample()
     assert (sample.cpu_seconds, sample.cpus, sample.memory_used_bytes, sample.memory_limit_bytes) == \
         (2.5, 1.5, 1048576.0, 4194304.0)
+    v1 = tmp_path / "v1"
+    for name, text in {"cpuacct/cpuacct.usage": "3000000000", "cpu/cpu.cfs_quota_us": "-1",
+                       "cpu/cpu.cfs_period_us": "100000", "memory/memory.usage_in_bytes": "2048",
+                       "memory/memory.limit_in_bytes": "9223372036854771712"}.items():
+        (v1 / name).parent.mkdir(parents=True, exist_ok=True)
+        (v1 / name).write_text(text + "\n")
+    monkeypatch.setattr(host_sample, "CGROUP", str(v1))
+    sample = host_sample.host_sample()
+    assert (sample.cpu_seconds, sample.memory_used_bytes) == (3.0, 2048.0)
+    assert sample.memory_limit_bytes < 2 ** 62  # unlimited: the machine's memory instead
     monkeypatch.setattr(host_sample, "CGROUP", str(tmp_path / "absent"))
     monkeypatch.setattr(host_sample, "_read", lambda path: None)
     assert host_sample.host_sample() is None
