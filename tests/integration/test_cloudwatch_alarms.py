@@ -238,6 +238,20 @@ def test_bad_release_is_stopped_by_the_alarm_and_the_previous_page_is_served_aga
     assert all(fetch(u) == (200, GOOD_PAGE) for u in urls)
     wait_for(lambda: cloudwatch.describe_alarms(AlarmNames=[alarm])["MetricAlarms"][0]["StateValue"],
              lambda s: s == "OK", timeout=30, what="alarm OK on the good release")
+    first = fleet[0]["instanceId"]
+    per_instance = wait_for(lambda: {m["MetricName"] for m in cloudwatch.list_metrics(
+        Namespace="Pipelocal/App", Dimensions=[{"Name": "InstanceId", "Value": first}])["Metrics"]},
+        lambda names: {"RequestCount", "HTTPCode_Target_5XX_Count", "ErrorRate", "TargetResponseTime"} <= names,
+        timeout=30, what="fleet metrics per instance")
+    assert "TargetResponseTime" in per_instance
+    latency = cloudwatch.get_metric_statistics(
+        Namespace="Pipelocal/App", MetricName="TargetResponseTime", Dimensions=[{"Name": "DeploymentGroupName",
+                                                                                 "Value": group}],
+        StartTime=time.time() - 30, EndTime=time.time(), Period=60, Statistics=["Average"],
+        ExtendedStatistics=["p99"])["Datapoints"]
+    assert latency and all(0 < p["Average"] < 5 and 0 < p["ExtendedStatistics"]["p99"] < 5 for p in latency)
+    assert cloudwatch.list_metrics(Namespace="CWAgent", MetricName="mem_used_percent",
+                                   Dimensions=[{"Name": "InstanceId", "Value": first}])["Metrics"]
 
     bad = finished(deploy("<html><head><title>bad release v2</title></head></html>\n", BAD_SERVER))
     assert bad["status"] == "Stopped", bad
