@@ -97,7 +97,9 @@ def test_codecommit_repositories_and_branches(aws, control_plane, tmp_path):
 
 def test_codebuild_projects_and_builds(aws, control_plane):
     cb = aws("codebuild")
-    spec = "version: 0.2\nphases:\n  build:\n    commands:\n      - echo hello $GREETING\n"
+    spec = ("version: 0.2\nphases:\n  build:\n    commands:\n      - echo hello $GREETING\n"
+            "      - test \"$FROM_SSM\" = ssm-value && echo parameter-resolved\n")
+    aws("ssm").put_parameter(Name="/api/build-param", Value="ssm-value", Type="String", Overwrite=True)
     project = cb.create_project(
         name="api-project", source={"type": "NO_SOURCE", "buildspec": spec}, artifacts={"type": "NO_ARTIFACTS"},
         environment={"type": "LINUX_CONTAINER", "image": "pipelocal/build:1", "computeType": "BUILD_GENERAL1_SMALL"},
@@ -113,7 +115,8 @@ def test_codebuild_projects_and_builds(aws, control_plane):
     assert [p["name"] for p in got["projects"]] == ["api-project"] and got["projectsNotFound"] == ["nope"]
 
     build = cb.start_build(projectName="api-project", environmentVariablesOverride=[
-        {"name": "GREETING", "value": "world", "type": "PLAINTEXT"}])["build"]
+        {"name": "GREETING", "value": "world", "type": "PLAINTEXT"},
+        {"name": "FROM_SSM", "value": "/api/build-param", "type": "PARAMETER_STORE"}])["build"]
     assert build["projectName"] == "api-project" and build["buildStatus"] == "IN_PROGRESS"
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline:
@@ -127,7 +130,7 @@ def test_codebuild_projects_and_builds(aws, control_plane):
     phase_types = [p["phaseType"] for p in finished["phases"]]
     assert phase_types[0] == "SUBMITTED" and "BUILD" in phase_types
     log = "".join(c["text"] for c in control_plane.client.get(f"/builds/{build['id']}/log")["chunks"])
-    assert "hello world" in log
+    assert "hello world" in log and "parameter-resolved" in log
     assert cb.list_builds_for_project(projectName="api-project")["ids"] == [build["id"]]
     assert build["id"] in cb.list_builds()["ids"]
     assert cb.stop_build(id=build["id"])["build"]["buildStatus"] == "SUCCEEDED"

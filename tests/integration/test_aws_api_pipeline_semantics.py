@@ -249,3 +249,22 @@ def test_on_failure_retry_then_rollback(cp):
     ran = {a["stageName"] for a in cp.list_action_executions(
         pipelineName=name, filter={"pipelineExecutionId": rollback["pipelineExecutionId"]})["actionExecutionDetails"]}
     assert ran == {"Gate"}  # only the failed stage ran, with the target's artifacts
+
+
+def test_queued_mode_runs_every_execution_in_turn(cp):
+    name = "api-queued"
+    cp.create_pipeline(pipeline={**declaration(name), "executionMode": "QUEUED"})
+    e1 = cp.list_pipeline_executions(pipelineName=name)["pipelineExecutionSummaries"][0]["pipelineExecutionId"]
+    token = wait_for(lambda: waiting_token(cp, name, e1))
+    later = [cp.start_pipeline_execution(name=name)["pipelineExecutionId"] for _ in range(2)]
+    time.sleep(1.5)  # both wait in front of Gate; in SUPERSEDED mode the first would now be Superseded
+    assert [status(cp, name, e) for e in later] == ["InProgress", "InProgress"]
+    approve(cp, name, token)
+    for _ in later:
+        def next_waiting():
+            gate = next(s for s in cp.get_pipeline_state(name=name)["stageStates"] if s["stageName"] == "Gate")
+            action = gate["actionStates"][0].get("latestExecution", {})
+            return action.get("token") if action.get("status") == "InProgress" else None
+        approve(cp, name, wait_for(next_waiting))
+    for execution_id in [e1, *later]:
+        assert wait_for(lambda: status(cp, name, execution_id) == "Succeeded")

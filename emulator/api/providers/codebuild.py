@@ -55,18 +55,14 @@ class CodeBuildProvider:
 
     def StartBuild(self, p: dict) -> dict:
         project = self.projects.get(p["projectName"])
-        env = {}
-        for var in p.get("environmentVariablesOverride", []):
-            if var.get("type", "PLAINTEXT") != "PLAINTEXT":
-                raise AwsError("InvalidInputException",
-                               f"environmentVariablesOverride {var['name']}: only PLAINTEXT overrides are "
-                               "supported through StartBuild here")
-            env[var["name"]] = var["value"]
         source_zip, version, resolved = self._source(project, p.get("sourceVersion"))
         build = self.builds.start_build(BuildRequest(
             project_name=project["name"], source_zip=source_zip, source_version=version,
-            resolved_source_version=resolved, initiator="pipelocal-api", env_overrides=env or None,
-            buildspec_override=p.get("buildspecOverride"),
+            resolved_source_version=resolved, initiator="pipelocal-api",
+            env_override_list=p.get("environmentVariablesOverride") or None,
+            buildspec_override=p.get("buildspecOverride"), image_override=p.get("imageOverride"),
+            compute_type_override=p.get("computeTypeOverride"), privileged_override=p.get("privilegedModeOverride"),
+            timeout_override=p.get("timeoutInMinutesOverride"),
         ))
         return {"build": self._shape(build)}
 

@@ -172,14 +172,15 @@ class CodeBuildAction:
         if primary not in ctx.input_artifacts:
             return ActionOutcome("Failed", error=f"PrimarySource {primary!r} is not an input artifact of this action")
         source = self.store.get_bytes(*ctx.input_artifacts[primary])
-        env = _environment_variables(config.get("EnvironmentVariables"))
+        env_list = _environment_variables(config.get("EnvironmentVariables"))
         revision = next(iter(ctx.source_revisions.values()), {})
         output = ctx.new_location(ctx.output_artifacts[0]) if ctx.output_artifacts else None
         build = self.builds.start_build(BuildRequest(
             project_name=config["ProjectName"], source_zip=source,
             source_version=f"arn:aws:s3:::{ctx.input_artifacts[primary][0]}/{ctx.input_artifacts[primary][1]}",
             resolved_source_version=revision.get("CommitId", ""),
-            initiator=f"codepipeline/{ctx.pipeline_name}", env_overrides=env, output_location=output,
+            initiator=f"codepipeline/{ctx.pipeline_name}", env_override_list=env_list or None,
+            output_location=output,
         ))
         if ctx.on_external_id:
             ctx.on_external_id(build["id"])
@@ -219,13 +220,17 @@ class CodeDeployAction:
                              summary=f"Deployment {done['deploymentId']} succeeded")
 
 
-def _environment_variables(text: str | None) -> dict[str, str]:
+def _environment_variables(text: str | None) -> list[dict]:
+    """The action's EnvironmentVariables: a JSON array of {name, value, type}; PARAMETER_STORE and
+    SECRETS_MANAGER entries are resolved by the build like a project's."""
     if not text:
-        return {}
+        return []
     import json
 
     try:
         items = json.loads(text)
     except json.JSONDecodeError as exc:
         raise ValueError(f"configuration.EnvironmentVariables: expected a JSON array ({exc})") from None
-    return {item["name"]: str(item.get("value", "")) for item in items if item.get("type", "PLAINTEXT") == "PLAINTEXT"}
+    if not isinstance(items, list) or not all(isinstance(i, dict) and i.get("name") for i in items):
+        raise ValueError("configuration.EnvironmentVariables: expected a JSON array of {name, value, type}")
+    return [{"name": i["name"], "value": str(i.get("value", "")), "type": i.get("type", "PLAINTEXT")} for i in items]
