@@ -9,6 +9,7 @@ ErrorRate (percent), TargetResponseTime (seconds; raw values, so p99 works).
 
 from __future__ import annotations
 
+import http.client
 import logging
 import threading
 import time
@@ -84,7 +85,7 @@ class FleetTraffic:
                 status = response.status
         except urllib.error.HTTPError as exc:
             status = exc.code
-        except (OSError, ValueError):
+        except (OSError, ValueError, http.client.HTTPException):
             return  # nothing answers (not deployed yet, or restarting): no request was served
         elapsed = time.monotonic() - started
         self.last_status[instance["instanceId"]] = status

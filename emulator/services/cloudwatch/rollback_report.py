@@ -5,6 +5,7 @@ and what the fleet serves now."""
 from __future__ import annotations
 
 import datetime as dt
+import http.client
 import json
 import re
 import urllib.error
@@ -24,11 +25,12 @@ def _served(url: str | None) -> dict:
     if not url or urllib.parse.urlsplit(url).hostname not in ("127.0.0.1", "localhost"):
         return {"status": None, "title": None}
     try:
-        with urllib.request.urlopen(url, timeout=3) as response:
-            status, body = response.status, response.read(65536).decode(errors="replace")
-    except urllib.error.HTTPError as exc:
-        status, body = exc.code, exc.read(65536).decode(errors="replace")
-    except (OSError, ValueError) as exc:
+        try:
+            with urllib.request.urlopen(url, timeout=3) as response:
+                status, body = response.status, response.read(65536).decode(errors="replace")
+        except urllib.error.HTTPError as exc:
+            status, body = exc.code, exc.read(65536).decode(errors="replace")
+    except (OSError, ValueError, http.client.HTTPException) as exc:
         return {"status": None, "title": None, "error": str(exc)}
     title = re.search(r"<title>(.*?)</title>", body, re.S | re.I)
     return {"status": status, "title": title.group(1).strip() if title else body.strip()[:80]}
