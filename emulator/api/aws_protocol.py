@@ -17,6 +17,7 @@ import logging
 import zlib
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import parse_qs
 
 from botocore.model import OperationModel, ServiceModel, Shape
 from botocore.session import get_session
@@ -245,8 +246,6 @@ def _gunzip(body: bytes) -> bytes:
 
 def _query_not_implemented(body: bytes) -> Response:
     """The query protocol (form-encoded `Action=...`): answered in its XML error shape."""
-    from urllib.parse import parse_qs
-
     action = (parse_qs(body.decode(errors="replace")).get("Action") or ["?"])[0]
     xml = ("<ErrorResponse><Error><Type>Sender</Type><Code>NotImplemented</Code>"
            f"<Message>{action} (query protocol) is not implemented by pipelocal</Message></Error>"

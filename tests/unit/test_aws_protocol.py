@@ -145,3 +145,21 @@ def test_every_mapped_exception_is_one_the_service_models():
             value = getattr(provider, attr, None)
             names |= set(value.values()) if isinstance(value, dict) else {value} if value else set()
         assert names - modelled - generic == set(), service
+
+
+def test_http_layer_answers_json_1_1_and_query_requests():
+    from fastapi import FastAPI
+    from fastapi.testclient import TestClient
+
+    from emulator.api.aws_protocol import aws_router
+
+    app = FastAPI()
+    app.include_router(aws_router(AwsProtocol({"codepipeline": CodePipelineProvider(FakePipelines(),
+                                                                                     FakeExecutions())})))
+    client = TestClient(app)
+    answer = client.post("/", content=b'{"name": "p"}', headers={"X-Amz-Target": "CodePipeline_20150709.GetPipeline"})
+    assert answer.status_code == 400 and answer.headers["content-type"] == "application/x-amz-json-1.1"
+    assert answer.json()["__type"] == "PipelineNotFoundException"
+    query = client.post("/", content=b"Action=PutMetricData&Version=2010-08-01",
+                        headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert query.status_code == 501 and "<Code>NotImplemented</Code>" in query.text and "PutMetricData" in query.text

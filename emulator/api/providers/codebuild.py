@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 from emulator.api.aws_protocol import AwsError
-from emulator.services.codebuild.builds import BuildRequest, BuildService
+from emulator.services.codebuild.builds import KIND as BUILD, BuildRequest, BuildService
 from emulator.services.codebuild.projects import KIND as PROJECT, Projects
 from emulator.services.codecommit.repositories import Repositories
 from emulator.store.object_store import ObjectStore
@@ -72,7 +72,7 @@ class CodeBuildProvider:
     def BatchGetBuilds(self, p: dict) -> dict:
         found, missing = [], []
         for build_id in p["ids"]:
-            doc = self.builds.db.get("build", build_id)
+            doc = self.builds.db.get(BUILD, build_id)
             (found if doc else missing).append(self._shape(self.builds.get(build_id)) if doc else build_id)
         return {"builds": found, "buildsNotFound": missing}
 
@@ -82,7 +82,7 @@ class CodeBuildProvider:
         return {"ids": ids if p.get("sortOrder", "DESCENDING") == "DESCENDING" else ids[::-1]}
 
     def ListBuilds(self, p: dict) -> dict:
-        docs = sorted(self.builds.db.list("build"), key=lambda d: d.get("startTime", 0), reverse=True)
+        docs = sorted(self.builds.db.list(BUILD), key=lambda d: d.get("startTime", 0), reverse=True)
         ids = [d["id"] for d in docs]
         return {"ids": ids if p.get("sortOrder", "DESCENDING") == "DESCENDING" else ids[::-1]}
 

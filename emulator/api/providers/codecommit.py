@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from emulator.api.aws_protocol import AwsError
-from emulator.services.codecommit.repositories import Repositories
+from emulator.services.codecommit.repositories import KIND as REPOSITORY, Repositories
 
 
 class CodeCommitProvider:
@@ -37,7 +37,7 @@ class CodeCommitProvider:
     def BatchGetRepositories(self, p: dict) -> dict:
         found, missing = [], []
         for name in p["repositoryNames"]:
-            if self.repos.db.get("codecommit-repository", name):
+            if self.repos.db.get(REPOSITORY, name):
                 found.append(self._metadata(name))
             else:
                 missing.append(name)
@@ -52,7 +52,7 @@ class CodeCommitProvider:
                                  for r in repos]}
 
     def DeleteRepository(self, p: dict) -> dict:
-        if not self.repos.db.get("codecommit-repository", p["repositoryName"]):
+        if not self.repos.db.get(REPOSITORY, p["repositoryName"]):
             return {}  # AWS answers a missing repository with an empty result
         return {"repositoryId": self.repos.delete(p["repositoryName"])["repositoryId"]}
 

@@ -6,7 +6,7 @@ import time
 
 from emulator.api.aws_protocol import AwsError
 from emulator.services.codepipeline.executions import Executions
-from emulator.services.codepipeline.pipelines import Pipelines
+from emulator.services.codepipeline.pipelines import KIND as PIPELINE, Pipelines
 
 
 class CodePipelineProvider:
@@ -42,7 +42,7 @@ class CodePipelineProvider:
         return doc
 
     def DeletePipeline(self, p: dict) -> dict:
-        if self.pipelines.db.get("codepipeline-pipeline", p["name"]):  # deleting a missing pipeline succeeds
+        if self.pipelines.db.get(PIPELINE, p["name"]):  # deleting a missing pipeline succeeds
             self.pipelines.delete(p["name"])
         return {}
 
