@@ -137,9 +137,8 @@ class DockerEngine:
         return _info(container)
 
     def wait(self, name_or_id: str, timeout: float | None = None) -> int | None:
-        container = self.client.containers.get(name_or_id)
-        try:
-            result = container.wait(timeout=timeout)
+        try:  # the low-level API: no inspect round trip per call (it counts on short builds)
+            result = self.client.api.wait(name_or_id, timeout=timeout)
         except Exception as exc:  # requests' ReadTimeout / ConnectionError on timeout
             if "timed out" in str(exc).lower() or "timeout" in type(exc).__name__.lower():
                 return None
@@ -147,13 +146,11 @@ class DockerEngine:
         return int(result.get("StatusCode", -1))
 
     def logs(self, name_or_id: str, follow: bool = False) -> Iterator[str]:
-        container = self.client.containers.get(name_or_id)
-        for chunk in container.logs(stream=True, follow=follow):
+        for chunk in self.client.api.logs(name_or_id, stream=True, follow=follow):
             yield chunk.decode("utf-8", "replace")
 
     def copy_from(self, name_or_id: str, path: str) -> Iterator[bytes]:
-        container = self.client.containers.get(name_or_id)
-        stream, _stat = container.get_archive(path)
+        stream, _stat = self.client.api.get_archive(name_or_id, path)
         yield from stream
 
     def exec(self, name_or_id: str, command: list[str], interactive: bool = False) -> int:
@@ -172,7 +169,7 @@ class DockerEngine:
 
     def remove(self, name_or_id: str) -> None:
         try:
-            self.client.containers.get(name_or_id).remove(force=True)
+            self.client.api.remove_container(name_or_id, force=True)
         except docker.errors.NotFound:
             pass
         except docker.errors.APIError as exc:
