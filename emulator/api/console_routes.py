@@ -33,7 +33,7 @@ def sse(data: dict, id: int | None = None, event: str | None = None) -> str:
     return "\n".join(lines) + "\n\n"
 
 
-def resume_point(after: int | None, last_event_id: str | None, current: Callable[[], int]) -> int:
+def resume_point(after: str | int | None, last_event_id: str | None, current: Callable[[], int]) -> int:
     """Last-Event-ID (a reconnect) wins over `after`; with neither, the stream starts from now."""
     for value, name in ((last_event_id, "Last-Event-ID"), (after, "after")):
         if value is None or value == "":

@@ -103,6 +103,26 @@ def js(driver, script: str, *args):
     return driver.execute_script(script, *args)
 
 
+def click(driver, by: str, selector: str, timeout: float = 20) -> None:
+    """Clicks what `selector` finds, again if a live refresh replaced it in between."""
+    from selenium.common.exceptions import StaleElementReferenceException
+
+    def clicked(d):
+        try:
+            d.find_element(by, selector).click()
+            return True
+        except StaleElementReferenceException:
+            return False
+
+    until(driver, clicked, timeout, f"a clickable {selector}")
+
+
+def attr(driver, selector: str, name: str) -> str | None:
+    """Reads an attribute in one step: a live refresh may replace the element between two steps."""
+    return js(driver, "const e = document.querySelector(arguments[0]); return e && e.getAttribute(arguments[1]);",
+              selector, name)
+
+
 def stage_states(driver) -> dict[str, tuple[str, str]]:
     return js(driver, """
         const out = {};
@@ -136,7 +156,7 @@ def test_a_push_moves_the_stages_streams_the_build_log_and_fills_the_grid(contro
                 seen.add((stage, status))
         return d.find_elements("css selector", "section.stage[data-stage=Build] a[data-build]")
 
-    link = until(browser, build_running, 60, "the Build stage to show its build link")[0]
+    until(browser, build_running, 60, "the Build stage to show its build link")
     shot(browser, "pipeline-running")
     assert ("Source", "Succeeded") in seen
     assert ("Build", "InProgress") in seen
@@ -144,7 +164,7 @@ def test_a_push_moves_the_stages_streams_the_build_log_and_fills_the_grid(contro
     assert "console release" in browser.find_element("css selector", "section.stage[data-stage=Source]").text
 
     # the build page: the log streams in without a reload
-    link.click()
+    click(browser, "css selector", "section.stage[data-stage=Build] a[data-build]")
     until(browser, lambda d: d.find_elements("css selector", "pre.log"), 20, "the build page")
     assert js(browser, "return window.__sameDocument") is True
     until(browser, lambda d: "Running command npm test" in d.find_element("css selector", "pre.log").text, 90,
@@ -164,10 +184,9 @@ def test_a_push_moves_the_stages_streams_the_build_log_and_fills_the_grid(contro
 
     # the execution page, then its deployment: the grid fills in
     go(browser, base, f"#/executions/{pushed['id']}")
-    deployment_link = until(browser, lambda d: d.find_elements("css selector", "a[data-deployment]"), 90,
-                            "the Deploy action to start a deployment")[0]
-    deployment_id = deployment_link.get_attribute("data-deployment")
-    deployment_link.click()
+    deployment_id = until(browser, lambda d: attr(d, "a[data-deployment]", "data-deployment"), 90,
+                          "the Deploy action to start a deployment")
+    click(browser, "css selector", "a[data-deployment]")
     until(browser, lambda d: d.find_elements("css selector", "table.grid"), 30, "the deployment grid")
     until(browser, lambda d: d.find_element("css selector", "[data-field=status]").text.endswith("Succeeded"), 90,
           "the deployment to succeed")
@@ -235,15 +254,12 @@ def test_a_closed_stream_reconnects_and_live_updates_continue(control_plane, con
           and d.find_element("id", "live").get_attribute("data-state") == "open", 15, "the stream to reopen")
 
     rows_before = len(browser.find_elements("css selector", "table.history tbody tr"))
-    browser.find_element("xpath", "//button[normalize-space()='Release change']").click()
+    click(browser, "xpath", "//button[normalize-space()='Release change']")
     until(browser, lambda d: len(d.find_elements("css selector", "table.history tbody tr")) == rows_before + 1, 20,
           "the new execution to appear in the history through the reopened stream")
-    newest = browser.find_element("css selector", "table.history tbody tr")
-    assert newest.get_attribute("data-status") == "InProgress"
-    newest.find_element("css selector", "a").click()
-    stop = until(browser, lambda d: d.find_elements("xpath", "//button[normalize-space()='Stop execution']"), 20,
-                 "the Stop button")[0]
-    stop.click()
+    assert attr(browser, "table.history tbody tr", "data-status") == "InProgress"
+    click(browser, "css selector", "table.history tbody tr a")
+    click(browser, "xpath", "//button[normalize-space()='Stop execution']")
     until(browser, lambda d: d.find_element("css selector", "[data-field=status]").text.strip().endswith(
         ("Stopping", "Stopped")), 20, "the execution to stop")
     shot(browser, "stopping")
@@ -255,26 +271,103 @@ def test_a_bad_release_shows_its_rollback(control_plane, console_app, browser):
     script.write_text("#!/bin/bash\necho 'refusing to start' >&2\nexit 1\n")
     pushed = push(control_plane, console_app, "a release whose server does not start", PIPELINE)
     go(browser, base, f"#/executions/{pushed['id']}")
-    marker = until(browser, lambda d: d.find_elements("css selector", "section.stage[data-stage=Deploy] .rollback"),
-                   240, "the rollback marker on the Deploy action")[0]
-    assert "Rolled back by" in marker.text
-    rollback_id = marker.get_attribute("data-rollback")
-    until(browser, lambda d: d.find_element("css selector", "section.stage[data-stage=Deploy]")
-          .get_attribute("data-status") == "Failed", 60, "the Deploy stage to fail")
+    marker = "section.stage[data-stage=Deploy] .rollback"
+    rollback_id = until(browser, lambda d: attr(d, marker, "data-rollback"), 240, "the rollback marker on Deploy")
+    assert "Rolled back by" in js(browser, "return document.querySelector(arguments[0]).textContent", marker)
+    until(browser, lambda d: attr(d, "section.stage[data-stage=Deploy]", "data-status") == "Failed", 60,
+          "the Deploy stage to fail")
     full_shot(browser, "rollback-execution")
 
-    failed_id = browser.find_element("css selector", "a[data-deployment]").get_attribute("data-deployment")
+    failed_id = attr(browser, "section.stage[data-stage=Deploy] a[data-deployment]", "data-deployment")
     go(browser, base, f"#/deployments/{failed_id}")
-    failed_cell = until(browser, lambda d: d.find_elements("css selector", "td[data-event=AfterInstall][data-status=Failed] button"),
-                        20, "the failed AfterInstall cell")[0]
-    failed_cell.click()
+    click(browser, "css selector", "td[data-event=AfterInstall][data-status=Failed] button")
     output = until(browser, lambda d: d.find_elements("css selector", ".output pre.log"), 20, "the script output")[0]
     assert "refusing to start" in output.text
     full_shot(browser, "rollback-failed-deployment")
-    browser.find_element("css selector", f".rollback a[href='#/deployments/{rollback_id}']").click()
+    click(browser, "css selector", f".rollback a[href='#/deployments/{rollback_id}']")
     back = until(browser, lambda d: d.find_elements("css selector", ".rollback[data-rollback-of]"), 20,
                  "the rollback deployment's link back")[0]
     assert failed_id in back.text
     full_shot(browser, "rollback-deployment")
+    full_shot(browser, "rollback-deployment-phone", width=390)
+    settle_rollback(control_plane, failed_id)
     script.write_text((demo.DEMO_DIR / "app" / "scripts" / "start_server.sh").read_text())
+    assert js_errors(browser) == []
+
+
+def test_retry_stage_from_the_page_runs_the_failed_stage_again(control_plane, console_app, browser):
+    """Runs after the bad release: its Deploy stage failed, so Retry stage deploys the same revision again."""
+    base = control_plane.settings.control_url
+    latest = control_plane.client.get(f"/pipelines/{PIPELINE}/executions")["pipelineExecutionSummaries"][0]
+    assert latest["status"] == "Failed"
+    go(browser, base, f"#/executions/{latest['pipelineExecutionId']}")
+    link = "section.stage[data-stage=Deploy] a[data-deployment]"
+    first = attr(browser, link, "data-deployment")
+    click(browser, "css selector", "section.stage[data-stage=Deploy] header button")
+    until(browser, lambda d: attr(d, link, "data-deployment") not in (None, first), 60,
+          "the retried Deploy stage to start a new deployment")
+    until(browser, lambda d: attr(d, "section.stage[data-stage=Deploy]", "data-status") == "Failed", 120,
+          "the retried stage to fail again (same bad revision)")
+    until(browser, lambda d: attr(d, "[data-field=status] .status", "data-status") == "Failed", 30,
+          "the execution to show Failed again")
+    shot(browser, "retried")
+    settle_rollback(control_plane, attr(browser, link, "data-deployment"))
+
+
+def settle_rollback(control_plane, deployment_id: str) -> None:
+    """Waits for the rollback a failed deployment started, so nothing is in flight afterwards."""
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        info = control_plane.client.get(f"/deployments/{deployment_id}").get("rollbackInfo") or {}
+        rollback = info.get("rollbackDeploymentId")
+        if rollback and control_plane.client.get(f"/deployments/{rollback}")["status"] in ("Succeeded", "Failed",
+                                                                                           "Stopped"):
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"the rollback of {deployment_id} did not finish within 120 s")
+
+
+def test_a_manual_approval_is_approved_from_the_page(control_plane, browser, tmp_path_factory):
+    base = control_plane.settings.control_url
+    client = control_plane.client
+    client.post("/repositories", {"repositoryName": "console-approval"})
+    client.post("/pipelines", {"pipeline": {
+        "name": "console-approval", "roleArn": "arn:aws:iam::000000000000:role/CodePipelineServiceRole",
+        "artifactStore": {"type": "S3", "location": "codepipeline-artifacts-pipelocal"},
+        "stages": [
+            {"name": "Source", "actions": [{
+                "name": "Source", "actionTypeId": {"category": "Source", "owner": "AWS", "provider": "CodeCommit",
+                                                   "version": "1"},
+                "configuration": {"RepositoryName": "console-approval", "BranchName": "main"},
+                "outputArtifacts": [{"name": "Src"}]}]},
+            {"name": "Approve", "actions": [{
+                "name": "Release", "actionTypeId": {"category": "Approval", "owner": "AWS", "provider": "Manual",
+                                                    "version": "1"}}]},
+        ]}})
+    work = clone(control_plane, "console-approval", tmp_path_factory.mktemp("approval") / "console-approval")
+    (work / "README.md").write_text("approve me\n")
+    go(browser, base, "#/pipelines/console-approval")
+    pushed = push(control_plane, work, "needs an approval", "console-approval")
+    until(browser, lambda d: d.find_elements("css selector", "section.stage[data-stage=Approve] .approval input"),
+          30, "the approval controls")
+    js(browser, """const input = document.querySelector('section.stage[data-stage=Approve] .approval input');
+                   input.focus();""")
+    browser.switch_to.active_element.send_keys("looks good")  # typed into whatever has focus, across refreshes
+    full_shot(browser, "approval")
+    click(browser, "xpath", "//section[@data-stage='Approve']//button[normalize-space()='Approve']")
+    until(browser, lambda d: stage_states(d)["Approve"][:2] == ["Succeeded", pushed["id"]], 30,
+          "the Approve stage to succeed")
+    assert "looks good" in browser.find_element("css selector", "section.stage[data-stage=Approve]").text
+    assert wait_execution(control_plane, pushed["id"], 30)["status"] == "Succeeded"
+
+    into = ".transition[data-into=Approve]"
+    click(browser, "css selector", f"{into} button")
+    until(browser, lambda d: attr(d, into, "data-enabled") == "false", 20,
+          "the transition into Approve to show disabled")
+    assert "disabled from the console" in browser.find_element("css selector", into).text
+    state = client.get("/pipelines/console-approval/state")["stageStates"][1]["inboundTransitionState"]
+    assert state["enabled"] is False
+    click(browser, "css selector", f"{into} button")
+    until(browser, lambda d: attr(d, into, "data-enabled") == "true", 20,
+          "the transition into Approve to show enabled again")
     assert js_errors(browser) == []

@@ -64,17 +64,21 @@ export function executionView(id) {
   }
 
   function paint() {
-    const running = !TERMINAL.has(execution.status);
-    replace(controls, running && execution.status !== "Stopping" ? h("button", { type: "button", onclick: async (e) => {
+    // Stop and wait lets running actions finish; abandoning (also while Stopping) ends them at once.
+    const stop = (abandon, label, done) => h("button", { type: "button", onclick: async (e) => {
       e.target.disabled = true;
       try {
-        await post(`/executions/${enc(id)}/stop`, { abandon: false, reason: "stopped from the console" });
-        message.textContent = "Stopping: actions in progress finish first.";
+        await post(`/executions/${enc(id)}/stop`, { abandon, reason: "stopped from the console" });
+        message.textContent = done;
       } catch (err) {
         message.textContent = `Stop failed: ${err.message}`;
         e.target.disabled = false;
       }
-    } }, "Stop execution") : null);
+    } }, label);
+    replace(controls,
+      execution.status === "InProgress" ? stop(false, "Stop execution", "Stopping: actions in progress finish first.") : null,
+      execution.status === "InProgress" || execution.status === "Stopping"
+        ? stop(true, "Stop and abandon", "Stopped: actions in progress were abandoned.") : null);
 
     const stages = Object.fromEntries(execution.stages.map((s) => [s.stageName, s]));
     const actions = Object.fromEntries(execution.actions.map((a) => [`${a.stageName}/${a.actionName}`, a]));
@@ -84,7 +88,7 @@ export function executionView(id) {
         h("header", {}, h("h3", { id: `xstage-${index}` }, stage.name), h("span", { class: "actions" },
           run && (run.status === "Failed" || run.status === "Stopped") && TERMINAL.has(execution.status) ? retryButton(stage.name) : null,
           badge(run && run.status, run ? null : "Not entered"))),
-        run ? h("p", { class: "muted" }, "Took ", duration(run.createdAt, run.endTime)) : null,
+        run ? h("p", { class: "muted" }, run.endTime ? "Took " : "Running for ", duration(run.createdAt, run.endTime)) : null,
         stage.actions.some((a) => a.actionTypeId.provider === "Manual" && (actions[`${stage.name}/${a.name}`] || {}).status === "InProgress")
           ? h("p", { class: "note" }, "Waiting for approval: approve or reject it on the ",
             link(`#/pipelines/${enc(execution.pipelineName)}`, "pipeline page"), ".") : null,
