@@ -14,7 +14,7 @@ from emulator.domain import alarm_evaluation as ev
 from emulator.domain.errors import NotFound
 from emulator.domain.statuses import METRIC_ALARM
 from emulator.orchestration import Orchestrator
-from emulator.services.cloudwatch.metric_store import MetricStore, invalid, timestamp
+from emulator.services.cloudwatch.metric_store import MetricStore, dims_key, invalid, timestamp
 from emulator.services.cloudwatch.time_scale import TimeScale
 
 HISTORY = "metric-alarm-history"
@@ -98,8 +98,6 @@ class Alarms:
         return sorted(alarms, key=lambda a: a["AlarmName"])
 
     def for_metric(self, p: dict) -> list[dict]:
-        from emulator.services.cloudwatch.metric_store import dims_key
-
         want = dims_key(p.get("Dimensions"))
         return [a for a in self.db.list(METRIC_ALARM) if a["MetricName"] == p["MetricName"]
                 and a["Namespace"] == p["Namespace"] and dims_key(a.get("Dimensions")) == want
