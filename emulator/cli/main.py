@@ -57,7 +57,7 @@ def images(force: bool = typer.Option(False, "--force", help="Rebuild even if th
             from emulator.runtime.control_plane_image import ControlPlaneImageBuilder
 
             cp_builder = ControlPlaneImageBuilder(settings.home / "images", progress=lambda line: console.print(f"  {line}"))
-            names.append(cp_builder.ensure(force=force))
+            names.append(cp_builder.ensure(force=force, base_checked=True))
             from emulator.runtime.docker_engine import DockerEngine
 
             DockerEngine().ensure_network()  # docker-compose.yml joins it as an external network

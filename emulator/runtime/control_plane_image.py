@@ -103,11 +103,13 @@ class ControlPlaneImageBuilder:
         labels = self._base._labels(CONTROL_PLANE_IMAGE)
         return labels is not None and labels.get(LABEL_RECIPE) == self._hash()
 
-    def ensure(self, force: bool = False) -> str:
-        """Builds the base images if needed, then this one if it is missing or stale."""
+    def ensure(self, force: bool = False, base_checked: bool = False) -> str:
+        """Builds the base images if needed (unless the caller just did), then this one if it is
+        missing or stale."""
         self._t0 = time.monotonic()
         self.built = False
-        self._base.ensure()
+        if not base_checked:
+            self._base.ensure()
         self.cache_dir.mkdir(parents=True, exist_ok=True)
         if not force and self.current():
             self._say(f"{CONTROL_PLANE_IMAGE} is up to date")
