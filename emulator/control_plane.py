@@ -13,6 +13,7 @@ from emulator.services.cloudwatch.fleet_traffic import FleetTraffic, fleet_targe
 from emulator.services.cloudwatch.host_metrics import HostMetrics
 from emulator.services.cloudwatch.metric_store import MetricStore
 from emulator.services.cloudwatch.time_scale import TimeScale
+from emulator.services.codebuild.batches import BatchService
 from emulator.services.codebuild.builds import BuildService, Endpoints
 from emulator.services.codebuild.projects import Projects
 from emulator.services.codecommit.repositories import Repositories
@@ -57,6 +58,7 @@ class ControlPlane:
     traffic: FleetTraffic | None = None
     alarm_monitor: DeploymentAlarmMonitor | None = None
     host_metrics: HostMetrics | None = None
+    batches: BatchService | None = None
 
     def on_push(self, repository: str, before: dict[str, str], after: dict[str, str]) -> list[str]:
         """A push to a watched branch starts the pipelines whose source it is."""
@@ -133,4 +135,4 @@ def assemble(settings: Settings, runtime: ContainerRuntime, gateway: str) -> Con
     deployments.alarm_monitor = monitor
     return ControlPlane(settings, db, orch, store, runtime, repos, projects, builds, apps, fleet, queue,
                         deployments, pipelines, executions, params, scale, metrics, alarms, traffic, monitor,
-                        HostMetrics(metrics))
+                        HostMetrics(metrics), batches=BatchService(orch, builds))

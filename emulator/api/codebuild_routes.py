@@ -45,6 +45,23 @@ def codebuild_router(cp: ControlPlane) -> APIRouter:
     @r.post("/projects/{name}/builds")
     def start_build(name: str, payload: dict = Body(...)):
         """StartBuild with the source as a base64 zip (`sourceZip`) and AWS's override fields."""
+        return cp.builds.start_build(_request(name, payload))
+
+    @r.post("/projects/{name}/build-batches")
+    def start_build_batch(name: str, payload: dict = Body(...)):
+        """StartBuildBatch: the same fields as StartBuild; the buildspec needs a batch section."""
+        return cp.batches.start_build_batch(_request(name, payload))
+
+    @r.get("/projects/{name}/build-batches")
+    def project_batches(name: str):
+        cp.projects.get(name)
+        return {"buildBatches": cp.batches.list_for_project(name)}
+
+    @r.get("/build-batches/{batch_id}")
+    def get_build_batch(batch_id: str):
+        return cp.batches.get(batch_id)
+
+    def _request(name: str, payload: dict) -> BuildRequest:
         try:
             source = base64.b64decode(payload.get("sourceZip", ""), validate=True)
         except (binascii.Error, TypeError):
@@ -64,7 +81,7 @@ def codebuild_router(cp: ControlPlane) -> APIRouter:
             timeout_override=payload.get("timeoutInMinutesOverride"),
             output_location=(output["bucket"], output["key"]) if output else None,
         )
-        return cp.builds.start_build(request)
+        return request
 
     # -------------------------------------------------------- builds
 

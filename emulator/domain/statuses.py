@@ -10,6 +10,7 @@ PIPELINE_EXECUTION = "pipeline-execution"
 STAGE_EXECUTION = "stage-execution"
 ACTION_EXECUTION = "action-execution"
 BUILD = "build"
+BUILD_BATCH = "build-batch"
 DEPLOYMENT = "deployment"
 DEPLOYMENT_TARGET = "deployment-target"
 METRIC_ALARM = "metric-alarm"
@@ -19,6 +20,7 @@ TERMINAL = {
     STAGE_EXECUTION: {"Succeeded", "Failed", "Stopped", "Cancelled", "Skipped"},
     ACTION_EXECUTION: {"Succeeded", "Failed", "Abandoned"},
     BUILD: {"SUCCEEDED", "FAILED", "FAULT", "TIMED_OUT", "STOPPED"},
+    BUILD_BATCH: {"SUCCEEDED", "FAILED", "FAULT", "TIMED_OUT", "STOPPED"},
     DEPLOYMENT: {"Succeeded", "Failed", "Stopped"},
     DEPLOYMENT_TARGET: {"Succeeded", "Failed", "Skipped", "Unknown"},
     METRIC_ALARM: set(),
@@ -40,6 +42,10 @@ TRANSITIONS: dict[str, dict[str | None, set[str]]] = {
         "InProgress": {"Succeeded", "Failed", "Abandoned"},
     },
     BUILD: {
+        None: {"IN_PROGRESS"},
+        "IN_PROGRESS": {"SUCCEEDED", "FAILED", "FAULT", "TIMED_OUT", "STOPPED"},
+    },
+    BUILD_BATCH: {
         None: {"IN_PROGRESS"},
         "IN_PROGRESS": {"SUCCEEDED", "FAILED", "FAULT", "TIMED_OUT", "STOPPED"},
     },

@@ -179,3 +179,25 @@ def test_s3_artifacts_primary_zip_and_secondary_files(control_plane):
         assert archive.namelist() == ["app.js"]
     assert control_plane.store.get_bytes("cb-out", "docs/site/guide.md") == b"guide\n"
     assert done["secondaryArtifacts"][0]["artifactIdentifier"] == "docs"
+
+
+def test_build_batch_graph_through_the_control_plane(control_plane, project):
+    client = control_plane.client
+    spec = ("version: 0.2\nbatch:\n  build-graph:\n"
+            "    - identifier: unit\n      env:\n        variables: {KIND: unit}\n"
+            "    - identifier: broken\n      buildspec: broken.yml\n      ignore-failure: true\n"
+            "    - identifier: package\n      depend-on: [unit]\n"
+            "phases:\n  build:\n    commands:\n      - echo \"kind=${KIND:-none}\"\n")
+    source = _zip({"buildspec.yml": spec, "broken.yml": "version: 0.2\nphases:\n  build:\n    commands:\n      - exit 9\n"})
+    batch = client.post(f"/projects/{project}/build-batches", {"sourceZip": source})
+    deadline = time.monotonic() + 180
+    while not batch["complete"] and time.monotonic() < deadline:
+        time.sleep(0.5)
+        batch = client.get(f"/build-batches/{batch['id']}")
+    groups = {g["identifier"]: g["currentBuildSummary"]["buildStatus"] for g in batch["buildGroups"]}
+    assert groups == {"unit": "SUCCEEDED", "broken": "FAILED", "package": "SUCCEEDED"}
+    assert batch["buildBatchStatus"] == "SUCCEEDED"  # the failing build ignores failure
+    unit_arn = next(g for g in batch["buildGroups"] if g["identifier"] == "unit")["currentBuildSummary"]["arn"]
+    assert "kind=unit" in _log(client, unit_arn.split("build/", 1)[1])
+    with pytest.raises(ControlPlaneError, match="batch"):
+        client.post(f"/projects/{project}/build-batches", {"sourceZip": _zip({"buildspec.yml": BUILDSPEC})})
