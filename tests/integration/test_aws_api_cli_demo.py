@@ -41,7 +41,17 @@ def git(cwd: Path, *args: str) -> str:
     return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True).stdout.strip()
 
 
-def test_seed_pipeline_through_the_aws_cli(aws, tmp_path):
+@pytest.fixture
+def own_instances(control_plane):
+    """Instances of this test's own: the seed's deployment group deploys the same files to the
+    Environment=demo ones, and CodeDeploy refuses files another deployment group installed."""
+    launched = control_plane.client.post("/instances", {"count": 2, "tags": {"Environment": "cli-demo"}})["instances"]
+    yield launched
+    for instance in launched:
+        control_plane.client.delete(f"/instances/{instance['instanceId']}")
+
+
+def test_seed_pipeline_through_the_aws_cli(aws, tmp_path, own_instances):
     repo = aws("codecommit", "create-repository", "--repository-name", "cli-app")["repositoryMetadata"]
     work = tmp_path / "cli-app"
     git(tmp_path, "clone", "-q", repo["cloneUrlHttp"], "cli-app")
@@ -66,7 +76,7 @@ def test_seed_pipeline_through_the_aws_cli(aws, tmp_path):
     aws("deploy", "create-application", "--application-name", "cli-app")
     aws("deploy", "create-deployment-group", "--application-name", "cli-app", "--deployment-group-name",
         "cli-app-fleet", "--service-role-arn", "arn:aws:iam::000000000000:role/cd",
-        "--ec2-tag-filters", "Key=Environment,Value=demo,Type=KEY_AND_VALUE",
+        "--ec2-tag-filters", "Key=Environment,Value=cli-demo,Type=KEY_AND_VALUE",
         "--deployment-config-name", "CodeDeployDefault.OneAtATime")
     aws("s3", "mb", "s3://my-app-build-artifacts", check=False)  # may exist from the seed tests
 
