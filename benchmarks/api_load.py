@@ -40,7 +40,7 @@ PIPELINE = {
 CASES = [
     ("GetPipelineState", "CodePipeline_20150709.GetPipelineState", {"name": "bench-pipeline"}),
     ("GetPipeline", "CodePipeline_20150709.GetPipeline", {"name": "bench-pipeline"}),
-    ("PutMetricData (not implemented)", "GraniteServiceVersion20100801.PutMetricData",
+    ("PutMetricData", "GraniteServiceVersion20100801.PutMetricData",
      {"Namespace": "bench", "MetricData": [{"MetricName": "m", "Value": 1.0}]}),
 ]
 
