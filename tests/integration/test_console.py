@@ -117,6 +117,11 @@ def click(driver, by: str, selector: str, timeout: float = 20) -> None:
     until(driver, clicked, timeout, f"a clickable {selector}")
 
 
+def text(driver, selector: str) -> str:
+    """An element's text in one step (see `attr`)."""
+    return js(driver, "const e = document.querySelector(arguments[0]); return e ? e.innerText : '';", selector)
+
+
 def attr(driver, selector: str, name: str) -> str | None:
     """Reads an attribute in one step: a live refresh may replace the element between two steps."""
     return js(driver, "const e = document.querySelector(arguments[0]); return e && e.getAttribute(arguments[1]);",
@@ -160,8 +165,8 @@ def test_a_push_moves_the_stages_streams_the_build_log_and_fills_the_grid(contro
     shot(browser, "pipeline-running")
     assert ("Source", "Succeeded") in seen
     assert ("Build", "InProgress") in seen
-    assert pushed["commit"][:8] in browser.find_element("css selector", "section.stage[data-stage=Source]").text
-    assert "console release" in browser.find_element("css selector", "section.stage[data-stage=Source]").text
+    assert pushed["commit"][:8] in text(browser, "section.stage[data-stage=Source]")
+    assert "console release" in text(browser, "section.stage[data-stage=Source]")
 
     # the build page: the log streams in without a reload
     click(browser, "css selector", "section.stage[data-stage=Build] a[data-build]")
@@ -175,11 +180,11 @@ def test_a_push_moves_the_stages_streams_the_build_log_and_fills_the_grid(contro
     assert "2 tests passed" in log
     until(browser, lambda d: d.find_element("css selector", "[data-field=status]").text.endswith("SUCCEEDED"), 30,
           "the build status")
-    phases = {row.get_attribute("data-phase"): row.get_attribute("data-status")
-              for row in browser.find_elements("css selector", "table.phases tbody tr")}
+    rows = js(browser, """return [...document.querySelectorAll('table.phases tbody tr')].map(
+        (r) => [r.dataset.phase, r.dataset.status, r.children[3].innerText]);""")
+    phases = {phase: status for phase, status, _ in rows}
     assert phases["BUILD"] == "SUCCEEDED" and phases["INSTALL"] == "SUCCEEDED", phases
-    durations = [cell.text for cell in browser.find_elements("css selector", "table.phases tbody tr td:nth-child(4)")]
-    assert any(t.endswith(" s") for t in durations), durations
+    assert any(took.endswith(" s") for _, _, took in rows), rows
     full_shot(browser, "build")
 
     # the execution page, then its deployment: the grid fills in
@@ -192,18 +197,17 @@ def test_a_push_moves_the_stages_streams_the_build_log_and_fills_the_grid(contro
           "the deployment to succeed")
 
     def grid_filled(d):
-        cells = d.find_elements("css selector", "table.grid td[data-event]")
-        return cells and all(c.get_attribute("data-status") in ("Succeeded", "Skipped") for c in cells) and cells
+        cells = js(d, """return [...document.querySelectorAll('table.grid td[data-event]')].map(
+            (c) => [c.dataset.instance, c.dataset.event, c.dataset.status]);""")
+        return cells and all(status in ("Succeeded", "Skipped") for _, _, status in cells) and cells
 
     cells = until(browser, grid_filled, 30, "every lifecycle event to finish")
-    instances = {c.get_attribute("data-instance") for c in cells}
-    assert len(instances) == 2
-    assert {c.get_attribute("data-event") for c in cells} >= {"DownloadBundle", "Install", "AfterInstall"}
-    assert "one instance at a time over 2" in browser.find_element("css selector", "[data-field=configuration]").text
-    after_install = browser.find_element("css selector", "td[data-event=AfterInstall] button")
-    after_install.send_keys("\n")  # keyboard, not a mouse click
-    output = until(browser, lambda d: d.find_elements("css selector", ".output pre.log"), 20, "the script output")[0]
-    assert "web server started" in output.text
+    assert len({instance for instance, _, _ in cells}) == 2
+    assert {event for _, event, _ in cells} >= {"DownloadBundle", "Install", "AfterInstall"}
+    assert "one instance at a time over 2" in text(browser, "[data-field=configuration]")
+    until(browser, lambda d: d.find_element("css selector", "td[data-event=AfterInstall] button").send_keys("\n")
+          or True, 10, "Enter on the AfterInstall cell")  # the keyboard, not the mouse
+    until(browser, lambda d: "web server started" in text(d, ".output pre.log"), 20, "the script output")
     assert js(browser, "return document.activeElement.tagName") == "H3"  # focus follows to the output
     assert js(browser, "return window.__sameDocument") is True
     full_shot(browser, "deployment")
@@ -281,13 +285,11 @@ def test_a_bad_release_shows_its_rollback(control_plane, console_app, browser):
     failed_id = attr(browser, "section.stage[data-stage=Deploy] a[data-deployment]", "data-deployment")
     go(browser, base, f"#/deployments/{failed_id}")
     click(browser, "css selector", "td[data-event=AfterInstall][data-status=Failed] button")
-    output = until(browser, lambda d: d.find_elements("css selector", ".output pre.log"), 20, "the script output")[0]
-    assert "refusing to start" in output.text
+    until(browser, lambda d: "refusing to start" in text(d, ".output pre.log"), 20, "the failed script's output")
     full_shot(browser, "rollback-failed-deployment")
     click(browser, "css selector", f".rollback a[href='#/deployments/{rollback_id}']")
-    back = until(browser, lambda d: d.find_elements("css selector", ".rollback[data-rollback-of]"), 20,
-                 "the rollback deployment's link back")[0]
-    assert failed_id in back.text
+    until(browser, lambda d: failed_id in text(d, ".rollback[data-rollback-of]"), 20,
+          "the rollback deployment's link back")
     full_shot(browser, "rollback-deployment")
     full_shot(browser, "rollback-deployment-phone", width=390)
     settle_rollback(control_plane, failed_id)
@@ -357,14 +359,15 @@ def test_a_manual_approval_is_approved_from_the_page(control_plane, browser, tmp
     click(browser, "xpath", "//section[@data-stage='Approve']//button[normalize-space()='Approve']")
     until(browser, lambda d: stage_states(d)["Approve"][:2] == ["Succeeded", pushed["id"]], 30,
           "the Approve stage to succeed")
-    assert "looks good" in browser.find_element("css selector", "section.stage[data-stage=Approve]").text
+    until(browser, lambda d: "looks good" in text(d, "section.stage[data-stage=Approve]"), 20,
+          "the approval comment in the action summary")
     assert wait_execution(control_plane, pushed["id"], 30)["status"] == "Succeeded"
 
     into = ".transition[data-into=Approve]"
     click(browser, "css selector", f"{into} button")
     until(browser, lambda d: attr(d, into, "data-enabled") == "false", 20,
           "the transition into Approve to show disabled")
-    assert "disabled from the console" in browser.find_element("css selector", into).text
+    assert "disabled from the console" in text(browser, into)
     state = client.get("/pipelines/console-approval/state")["stageStates"][1]["inboundTransitionState"]
     assert state["enabled"] is False
     click(browser, "css selector", f"{into} button")

@@ -30,8 +30,16 @@ export function deploymentView(id) {
       (change.kind === "deployment-target" && change.detail.deploymentId === id),
     async refresh() {
       await view.load();
+      // a live repaint keeps the keyboard where it was: on the same grid cell, or in the output
+      const cell = document.activeElement && document.activeElement.closest("td[data-event]");
+      const where = cell ? [cell.dataset.instance, cell.dataset.event] : null;
+      const inOutput = output.contains(document.activeElement);
       paint();
-      if (selected) show(...selected, false);
+      if (where) {
+        const again = grid.querySelector(`td[data-instance="${CSS.escape(where[0])}"][data-event="${CSS.escape(where[1])}"] button`);
+        if (again) again.focus();
+      }
+      if (selected) await show(...selected, inOutput);
     },
   };
 
