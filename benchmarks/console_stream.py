@@ -13,6 +13,7 @@ import argparse
 import http.client
 import json
 import os
+import shutil
 import signal
 import socket
 import statistics
@@ -183,6 +184,7 @@ def main() -> None:
     finally:
         process.send_signal(signal.SIGTERM)
         process.wait(30)
+        shutil.rmtree(home, ignore_errors=True)
     print(f"console event stream: start request -> first event on every open stream ({args.rounds} rounds)")
     print(f"GET /api/health median with no stream open: {idle_health:.2f} ms")
     print("request->event: from sending the start request; written->received: from the event's own timestamp")
