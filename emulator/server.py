@@ -121,4 +121,10 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    code = main()
+    # Worker threads may still wait on an agent or a manual approval; every state change is
+    # already on disk and recovery ends them on the next start, so nothing is gained by joining them.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    logging.shutdown()
+    os._exit(code)
