@@ -61,3 +61,15 @@ def test_rate_is_bounded():
     with pytest.raises(ValueError):
         traffic.set_rate(500)
     assert traffic.set_rate(0) == 0
+
+
+def test_target_url_reaches_self_registered_instances_on_their_network_address():
+    from emulator.services.cloudwatch.fleet_traffic import target_url
+
+    assert target_url({"appUrl": "http://127.0.0.1:32768/"}) == "http://127.0.0.1:32768/"
+    assert target_url({"appUrl": "http://203.0.113.9/"}) is None
+    # a compose instance's published URL is the host's loopback, not the control plane container's
+    assert target_url({"external": True, "privateIpAddress": "172.18.0.5",
+                       "appUrl": "http://127.0.0.1:8081/"}) == "http://172.18.0.5/"
+    assert target_url({"external": True, "privateIpAddress": "172.18.0.5", "appUrl": None}) == "http://172.18.0.5/"
+    assert target_url({"external": False, "privateIpAddress": "172.18.0.5"}) is None

@@ -1,8 +1,9 @@
 """A steady request rate to the fleet's own apps, published as metrics, so an alarm has data to
 watch during and after a deployment without the user doing anything.
 
-Only the app URLs the fleet records (127.0.0.1 ports of the instance containers) are requested,
-at a bounded rate. Per flush, each instance and each deployment group it belongs to gets
+Only the fleet's own apps are requested, at a bounded rate: the 127.0.0.1 port published for a
+launched instance, or, for a self-registered instance (docker-compose), port 80 at the address it
+registered on the project's network, since a control plane in a container has no such loopback. Per flush, each instance and each deployment group it belongs to gets
 `Pipelocal/App` metrics named after the load balancer's: RequestCount, HTTPCode_Target_5XX_Count,
 ErrorRate (percent), TargetResponseTime (seconds; raw values, so p99 works).
 """
@@ -44,6 +45,13 @@ def _loopback(url: str) -> bool:
     return urllib.parse.urlsplit(url).hostname in ("127.0.0.1", "localhost")
 
 
+def target_url(instance: dict) -> str | None:
+    if instance.get("external") and instance.get("privateIpAddress"):
+        return f"http://{instance['privateIpAddress']}/"
+    url = instance.get("appUrl") or ""
+    return url if url and _loopback(url) else None
+
+
 class FleetTraffic:
     def __init__(self, metrics: MetricStore, scale: TimeScale, targets: Callable[[], list[tuple[dict, list[str]]]],
                  rate: float = 5.0):
@@ -75,8 +83,8 @@ class FleetTraffic:
         self._stop.set()
 
     def request(self, instance: dict, groups: list[str]) -> None:
-        url = instance.get("appUrl") or ""
-        if not url or not _loopback(url):
+        url = target_url(instance)
+        if not url:
             return
         started = time.monotonic()
         try:
@@ -147,7 +155,7 @@ def fleet_targets(apps, fleet, cache_seconds: float = 2.0) -> Callable[[], list[
                     continue
                 for inst in fleet.matching(filters, tag_set):
                     groups.setdefault(inst["instanceId"], []).append(group["deploymentGroupName"])
-        value = [(inst, groups.get(inst["instanceId"], [])) for inst in fleet.running() if inst.get("appUrl")]
+        value = [(inst, groups.get(inst["instanceId"], [])) for inst in fleet.running() if target_url(inst)]
         cached.update(at=time.monotonic(), value=value)
         return value
 
