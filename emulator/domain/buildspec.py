@@ -370,7 +370,7 @@ class _Reader:
             build_list=self.batch_tasks(batch, "build-list") if "build-list" in present else None,
             build_graph=self.batch_tasks(batch, "build-graph") if "build-graph" in present else None,
             build_matrix=self.build_matrix(batch["build-matrix"]) if "build-matrix" in present else None,
-            build_fanout=_plain(fanout) if fanout is not None else None,
+            build_fanout=located_yaml.plain(fanout) if fanout is not None else None,
         )
 
     def batch_tasks(self, batch: dict, key: str) -> tuple[BatchTask, ...]:
@@ -605,11 +605,3 @@ def _line(container: Any, key: Any = None) -> int | None:
     if key is None:
         return getattr(container, "line", None)
     return located_yaml.line_of(container, key)
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    return value

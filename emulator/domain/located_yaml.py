@@ -81,3 +81,12 @@ def line_of(container: Any, key: Any) -> int | None:
     if isinstance(container, LocatedList) and isinstance(key, int):
         return container.line_of(key)
     return getattr(container, "line", None)
+
+
+def plain(value: Any) -> Any:
+    """Drops the line bookkeeping, so a loaded document stores and compares as plain JSON."""
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [plain(v) for v in value]
+    return value

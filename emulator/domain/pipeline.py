@@ -176,7 +176,7 @@ def validate_pipeline(decl: Any, file: str = "pipeline") -> dict:
                 stage_outputs.setdefault(run_order, set()).add(art)
         for names in stage_outputs.values():
             outputs |= names
-    return _plain(decl)
+    return located_yaml.plain(decl)
 
 
 def _check_conditions(stage: dict, name: str, index: int, decl: dict, fail) -> None:
@@ -257,14 +257,6 @@ def _check_triggers(triggers: Any, stages: list, fail, decl: dict) -> None:
                             fail(f"{where}.gitConfiguration.{event}[{e_index}].{kind}.{side}",
                                  "a list of 1-8 glob patterns", entry, kind)
 
-
-def _plain(value: Any) -> Any:
-    """Drops the line bookkeeping so the declaration stores as plain JSON."""
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    return value
 
 
 def stage_groups(stage: dict) -> list[list[dict]]:

@@ -12,7 +12,6 @@ image, so `ensure()` rebuilds it exactly when any of them change.
 
 from __future__ import annotations
 
-import collections
 import hashlib
 import shutil
 import subprocess
@@ -23,7 +22,7 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from emulator.runtime.container_runtime import RuntimeUnavailable
-from emulator.runtime.images import BUILD_IMAGE, LABEL_RECIPE, ImageBuildError, ImageBuilder
+from emulator.runtime.images import BUILD_IMAGE, LABEL_RECIPE, ImageBuildError, ImageBuilder, follow_build
 
 CONTROL_PLANE_IMAGE = "pipelocal/control-plane:1"
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -167,21 +166,12 @@ class ControlPlaneImageBuilder:
             for wheel in self.wheel_dir.glob("*.whl"):
                 part = "project" if wheel.name.startswith("pipelocal-") else "deps"
                 shutil.copy2(wheel, ctx / part / wheel.name)
-            tail: collections.deque[str] = collections.deque(maxlen=20)
             stream = self.client.api.build(
                 path=str(ctx), tag=CONTROL_PLANE_IMAGE, buildargs={"BASE": BUILD_IMAGE},
                 labels={LABEL_RECIPE: self._hash()}, network_mode="none", rm=True, forcerm=True,
                 nocache=force, pull=False, decode=True,
             )
-            for chunk in stream:
-                if "error" in chunk:
-                    tail.append(str(chunk["error"]).rstrip())
-                    raise ImageBuildError(f"docker build of {CONTROL_PLANE_IMAGE} failed:\n" + "\n".join(tail))
-                for line in str(chunk.get("stream", "")).splitlines():
-                    if line.strip():
-                        tail.append(line)
-                        if line.startswith("Step "):
-                            self._say("  " + line)
+            follow_build(stream, CONTROL_PLANE_IMAGE, self._say)
         finally:
             shutil.rmtree(ctx, ignore_errors=True)
         if self._base._labels(CONTROL_PLANE_IMAGE) is None:

@@ -394,7 +394,6 @@ class ImageBuilder:
             (ctx / "wheels").mkdir()
             for name in wheels:
                 shutil.copyfile(self._wheel_dir / name, ctx / "wheels" / name)
-            tail: collections.deque[str] = collections.deque(maxlen=20)
             stream = self.client.api.build(
                 path=str(ctx), tag=recipe.name, buildargs={"BASE": self._rootfs_tag(recipe),
                                                    "AWSCLI_BASE": self._rootfs_tag(_AWSCLI_BASE)},
@@ -402,16 +401,7 @@ class ImageBuilder:
                 network_mode="none", rm=True, forcerm=True, nocache=force, pull=False,
                 decode=True,
             )
-            for chunk in stream:
-                if "error" in chunk:
-                    tail.append(str(chunk["error"]).rstrip())
-                    raise ImageBuildError(
-                        f"docker build of {recipe.name} failed:\n" + "\n".join(tail))
-                for line in str(chunk.get("stream", "")).splitlines():
-                    if line.strip():
-                        tail.append(line)
-                        if line.startswith("Step "):
-                            self._say("  " + line)
+            follow_build(stream, recipe.name, self._say)
         finally:
             _remove_tree(ctx)
         if self._labels(recipe.name) is None:
@@ -494,6 +484,20 @@ class ImageBuilder:
 
     def _say(self, message: str) -> None:
         self.progress(f"[{self._elapsed():4d} s] {message}")
+
+
+def follow_build(stream: Iterable[dict], image: str, say: Callable[[str], None]) -> None:
+    """Shows each Dockerfile step of a `docker build` and fails with the last lines on an error."""
+    tail: collections.deque[str] = collections.deque(maxlen=20)
+    for chunk in stream:
+        if "error" in chunk:
+            tail.append(str(chunk["error"]).rstrip())
+            raise ImageBuildError(f"docker build of {image} failed:\n" + "\n".join(tail))
+        for line in str(chunk.get("stream", "")).splitlines():
+            if line.strip():
+                tail.append(line)
+                if line.startswith("Step "):
+                    say("  " + line)
 
 
 def _sbin_path() -> str:

@@ -55,10 +55,13 @@ def wait_execution(cp, execution_id: str, timeout: float = 600) -> dict:
     raise AssertionError(f"execution {execution_id} still running after {timeout} s")
 
 
-def served(cp) -> dict[str, str]:
+def served(cp, tags: dict[str, str] | None = None) -> dict[str, str]:
+    """The page each running instance of the demo deployment group serves (other tests' instances
+    share the control plane, so only the group's own are asked)."""
+    tags = tags or {"Environment": "demo"}
     pages = {}
     for instance in cp.client.get("/instances")["instances"]:
-        if instance["state"] == "running":
+        if instance["state"] == "running" and all(instance["tags"].get(k) == v for k, v in tags.items()):
             pages[instance["name"]] = httpx.get(instance["appUrl"], timeout=5).text
     return pages
 

@@ -20,7 +20,7 @@ from emulator.domain import appspec as appspec_model
 from emulator.domain import deployment_math, statuses
 from emulator.domain.errors import NotFound, SpecError
 from emulator.orchestration import Orchestrator
-from emulator.services.codedeploy.applications import GROUP, Applications
+from emulator.services.codedeploy.applications import Applications
 from emulator.services.codedeploy.command_queue import CommandQueue
 from emulator.services.codedeploy.fleet import Fleet
 from emulator.store.object_store import ObjectStore
