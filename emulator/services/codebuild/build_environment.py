@@ -5,7 +5,7 @@ Precedence, highest first: the start-build override, the project, the buildspec.
 
 from __future__ import annotations
 
-from emulator.domain.errors import NotFound, SpecError
+from emulator.domain.errors import NotFound
 
 RESERVED_PREFIX = "CODEBUILD_"
 VARIABLE_TYPES = ("PLAINTEXT", "PARAMETER_STORE", "SECRETS_MANAGER")
