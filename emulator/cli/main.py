@@ -110,6 +110,11 @@ def status() -> None:
         raise typer.Exit(1)
     console.print(f"control plane: [green]running[/green] at {settings.control_url}; store {settings.store_url}; "
                   f"data in {settings.data_dir}")
+    try:
+        scale = client.get("/cloudwatch/settings")["timeScale"]
+        console.print(f"time scale: {scale['factor']:g}x ({scale['description']})")
+    except (ControlPlaneError, KeyError, TypeError):
+        pass
     table = Table(title="instances")
     for column in ("name", "instance id", "state", "tags", "address", "app URL", "serving"):
         table.add_column(column)
