@@ -9,7 +9,16 @@ import time
 from fastapi import APIRouter, Body
 
 from emulator.control_plane import ControlPlane
+from emulator.domain.alarm_evaluation import STATISTICS, percentile_of, statistic_value, validate_period
 from emulator.services.cloudwatch.rollback_report import rollback_report
+
+
+def _dimensions(text: str) -> list[dict]:
+    """`Name=Value,Name=Value` as CloudWatch dimensions."""
+    dims = [dict(zip(("Name", "Value"), d.split("=", 1))) for d in text.split(",") if d]
+    if any(len(d) != 2 for d in dims):
+        raise ValueError(f"dimensions {text!r}: expected Name=Value pairs separated by commas")
+    return dims
 
 
 def cloudwatch_router(cp: ControlPlane) -> APIRouter:
@@ -109,5 +118,38 @@ def cloudwatch_router(cp: ControlPlane) -> APIRouter:
     @r.get("/why-rollback/{deployment_id}")
     def why_rollback(deployment_id: str):
         return rollback_report(deployment_id, cp.deployments, cp.apps, cp.fleet, cp.alarms, cp.alarm_monitor)
+
+    @r.get("/series")
+    def series(namespace: str, name: str, dimensions: str = "", stat: str = "Average", period: int = 60,
+               minutes: float = 30):
+        """One chart's worth: a statistic per period over the last `minutes` of emulated time, the
+        alarms on the same metric and dimensions (their thresholds), and their state changes."""
+        dims = _dimensions(dimensions)
+        validate_period(period)
+        if stat not in STATISTICS and percentile_of(stat) is None:
+            raise ValueError(f"stat {stat!r}: expected one of {', '.join(STATISTICS)} or pNN (for example p99)")
+        if not 0 < minutes <= 14 * 24 * 60:
+            raise ValueError(f"minutes {minutes:g}: expected more than 0 and at most two weeks (20160)")
+        now = time.time()
+        start = now - cp.time_scale.real(minutes * 60)
+        buckets = cp.metrics.periods(namespace, name, dims, start, now, period)
+        points = [{"t": t, "v": v} for t, v in ((t, statistic_value(s, stat)) for t, s in sorted(buckets.items()))
+                  if v is not None]
+        alarms = cp.alarms.for_metric({"Namespace": namespace, "MetricName": name, "Dimensions": dims})
+        changes = []
+        for a in alarms:
+            for item in cp.alarms.history({"AlarmName": a["AlarmName"], "HistoryItemType": "StateUpdate",
+                                           "StartDate": start, "MaxRecords": 1000}):
+                data = json.loads(item["HistoryData"])
+                changes.append({"t": item["Timestamp"], "alarm": a["AlarmName"],
+                                "from": data["oldState"]["stateValue"], "to": data["newState"]["stateValue"],
+                                "reason": data["newState"]["stateReason"]})
+        return {"namespace": namespace, "name": name, "dimensions": dims, "stat": stat, "period": period,
+                "start": start, "end": now, "points": points, "timeScale": cp.time_scale.factor,
+                "alarms": [{"name": a["AlarmName"], "state": a["StateValue"], "reason": a.get("StateReason"),
+                            "statistic": a.get("Statistic") or a.get("ExtendedStatistic"),
+                            "threshold": a["Threshold"], "comparison": a["ComparisonOperator"],
+                            "period": a["Period"]} for a in alarms],
+                "alarmChanges": sorted(changes, key=lambda c: c["t"])}
 
     return r

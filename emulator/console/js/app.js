@@ -4,12 +4,14 @@
 import { ApiError } from "./api.js";
 import { h, replace } from "./dom.js";
 import { LiveFeed } from "./live.js";
+import { showTimeScale } from "./time_scale.js";
 import { buildView } from "./views/build.js";
 import { deploymentView } from "./views/deployment.js";
 import { executionView } from "./views/execution.js";
 import { fleetView } from "./views/fleet.js";
 import { metricsView } from "./views/metrics.js";
 import { pipelineListView, pipelineView } from "./views/pipelines.js";
+import { whyRollbackView } from "./views/why_rollback.js";
 
 const ROUTES = [
   [/^#?\/?$/, () => pipelineListView()],
@@ -20,6 +22,7 @@ const ROUTES = [
   [/^#\/deployments\/([^/]+)$/, (m) => deploymentView(decodeURIComponent(m[1]))],
   [/^#\/fleet\/?$/, () => fleetView()],
   [/^#\/metrics\/?$/, () => metricsView()],
+  [/^#\/why-rollback\/([^/]+)$/, (m) => whyRollbackView(decodeURIComponent(m[1]))],
 ];
 
 const main = document.getElementById("main");
@@ -45,7 +48,7 @@ function errorPage(err) {
 
 function markSection(hash) {
   const section = (hash.match(/^#\/(\w+)/) || [])[1] || "pipelines";
-  const owner = { executions: "pipelines", builds: "pipelines", deployments: "pipelines" }[section] || section;
+  const owner = { executions: "pipelines", builds: "pipelines", deployments: "pipelines", why: "metrics" }[section] || section;
   for (const a of document.querySelectorAll("nav a[data-section]")) {
     if (a.dataset.section === owner) a.setAttribute("aria-current", "page");
     else a.removeAttribute("aria-current");
@@ -58,6 +61,7 @@ async function route() {
   current = null;
   const hash = location.hash || "#/pipelines";
   markSection(hash);
+  showTimeScale();
   const match = ROUTES.map(([re, make]) => [hash.match(re), make]).find(([m]) => m);
   if (!match) {
     replace(main, notFoundPage(`There is no console page at ${hash}.`));

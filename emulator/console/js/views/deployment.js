@@ -7,6 +7,7 @@ import { rollbackMarker } from "./execution.js";
 
 export function deploymentView(id) {
   let deployment;
+  let trigger = null; // the deployment this one rolls back
   let selected = null; // [instanceId, eventName]
   const facts = h("div");
   const grid = h("div");
@@ -16,6 +17,8 @@ export function deploymentView(id) {
     title: `Deployment ${id}`,
     async load() {
       deployment = await get(`/deployments/${enc(id)}`);
+      const of = (deployment.rollbackInfo || {}).rollbackTriggeringDeploymentId;
+      trigger = of ? await get(`/deployments/${enc(of)}`).catch(() => null) : null;
     },
     render() {
       paint();
@@ -46,9 +49,13 @@ export function deploymentView(id) {
   function paint() {
     const d = deployment;
     const overview = d.deploymentOverview || {};
+    const alarmStop = [d, trigger].find((x) => x && (x.errorInformation || {}).code === "ALARM_ACTIVE" &&
+      (x.rollbackInfo || {}).rollbackDeploymentId);
     replace(facts, h("dl", { class: "facts" },
       h("dt", {}, "Status"), h("dd", { dataset: { field: "status" } }, badge(d.status)),
       rollbackMarker(d) ? [h("dt", {}, "Rollback"), h("dd", {}, rollbackMarker(d), d.rollbackInfo.rollbackMessage ? h("span", { class: "muted" }, ` — ${d.rollbackInfo.rollbackMessage}`) : null)] : null,
+      alarmStop ? [h("dt", {}, "Why"), h("dd", {}, link(`#/why-rollback/${enc(alarmStop.deploymentId)}`,
+        "Why it rolled back: the alarm timeline", { dataset: { whyRollback: alarmStop.deploymentId } }))] : null,
       d.errorInformation ? [h("dt", {}, "Error"), h("dd", { class: "error-text" }, `${d.errorInformation.code}: ${d.errorInformation.message}`)] : null,
       h("dt", {}, "Configuration"), h("dd", { dataset: { field: "configuration" } }, d.configurationExplained || d.deploymentConfigName),
       h("dt", {}, "Application"), h("dd", {}, `${d.applicationName} / ${d.deploymentGroupName}`),
