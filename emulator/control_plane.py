@@ -130,6 +130,8 @@ def assemble(settings: Settings, runtime: ContainerRuntime, gateway: str) -> Con
     scale = TimeScale(settings.time_scale)
     metrics = MetricStore(db, scale)
     alarms = Alarms(orch, metrics, scale)
+    executions.alarm_state = lambda name: alarms.get(name)["StateValue"]  # stage condition rules
+    executions.time_scale = scale
     traffic = FleetTraffic(metrics, scale, fleet_targets(apps, fleet), rate=settings.traffic_rate)
     monitor = DeploymentAlarmMonitor(db, scale, settings.deploy_bake_seconds)
     deployments.alarm_monitor = monitor

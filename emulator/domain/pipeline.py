@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from emulator.domain import located_yaml
+from emulator.domain import located_yaml, stage_conditions
 from emulator.domain.errors import SpecError
 
 _NAME = re.compile(r"^[A-Za-z0-9.@\-_]{1,100}$")
@@ -184,22 +184,31 @@ def _check_conditions(stage: dict, name: str, index: int, decl: dict, fail) -> N
     for key in ("onFailure", "onSuccess", "beforeEntry"):
         if key in stage and decl.get("pipelineType", "V1") != "V2":
             fail(f"stage {name}: {key}", f"pipelineType V2: {key} is a V2 feature", stage, key)
+    stage_conditions.check(stage, name, fail)
+    for key in ("onSuccess", "onFailure"):
+        for condition in (stage.get(key) or {}).get("conditions") or []:
+            _check_rollback(condition["result"], f"stage {name}: {key}.conditions[0].result", index, decl, stage, key,
+                            fail)
     on_failure = stage.get("onFailure")
     if on_failure is None:
         return
-    result = on_failure.get("result") if isinstance(on_failure, dict) else None
+    result = on_failure.get("result")
+    if result is None and on_failure.get("conditions"):
+        return
     if result not in ("ROLLBACK", "RETRY", "FAIL"):
-        fail(f"stage {name}: onFailure.result", "ROLLBACK, RETRY or FAIL", stage, "onFailure")
-    if result == "ROLLBACK" and index == 0:
-        fail(f"stage {name}: onFailure.result", "not ROLLBACK: a source stage cannot be rolled back", stage,
-             "onFailure")
-    if result == "ROLLBACK" and decl.get("executionMode") == "PARALLEL":
-        fail(f"stage {name}: onFailure.result", "not ROLLBACK: stage rollback is not available in PARALLEL mode",
-             stage, "onFailure")
+        fail(f"stage {name}: onFailure.result", "ROLLBACK, RETRY or FAIL (or conditions)", stage, "onFailure")
+    _check_rollback(result, f"stage {name}: onFailure.result", index, decl, stage, "onFailure", fail)
     mode = (on_failure.get("retryConfiguration") or {}).get("retryMode", "FAILED_ACTIONS")
     if mode not in ("FAILED_ACTIONS", "ALL_ACTIONS"):
         fail(f"stage {name}: onFailure.retryConfiguration.retryMode", "FAILED_ACTIONS or ALL_ACTIONS", stage,
              "onFailure")
+
+
+def _check_rollback(result: str, key: str, index: int, decl: dict, stage: dict, at: str, fail) -> None:
+    if result == "ROLLBACK" and index == 0:
+        fail(key, "not ROLLBACK: a source stage cannot be rolled back", stage, at)
+    if result == "ROLLBACK" and decl.get("executionMode") == "PARALLEL":
+        fail(key, "not ROLLBACK: stage rollback is not available in PARALLEL mode", stage, at)
 
 
 def _check_variables(variables: Any, fail, decl: dict) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 from emulator.api.aws_protocol import AwsError
-from emulator.services.codepipeline.executions import Executions
+from emulator.services.codepipeline.executions import Executions, RollbackRefused, RollbackTargetOutdated
 from emulator.services.codepipeline.pipelines import KIND as PIPELINE, Pipelines
 
 
@@ -172,6 +172,18 @@ class CodePipelineProvider:
                            f"(execution {doc['status']})")
         self.executions.retry(doc["pipelineExecutionId"], p["stageName"], p["retryMode"])
         return {"pipelineExecutionId": doc["pipelineExecutionId"]}
+
+    def RollbackStage(self, p: dict) -> dict:
+        self._stage(p["pipelineName"], p["stageName"])
+        self._execution(p["pipelineName"], p["targetPipelineExecutionId"])
+        try:
+            execution_id = self.executions.rollback_stage(p["pipelineName"], p["stageName"],
+                                                          p["targetPipelineExecutionId"])
+        except RollbackTargetOutdated as exc:
+            raise AwsError("PipelineExecutionOutdatedException", str(exc)) from None
+        except RollbackRefused as exc:
+            raise AwsError("UnableToRollbackStageException", str(exc)) from None
+        return {"pipelineExecutionId": execution_id}
 
     def _stage(self, pipeline_name: str, stage_name: str) -> dict:
         for stage in self.pipelines.get(pipeline_name)["pipeline"]["stages"]:

@@ -4,6 +4,8 @@ SUPERSEDED mode (CodePipeline's default): a stage runs one execution at a time; 
 execution waiting in front of a stage (or a disabled transition) replaces an older one waiting
 there, which ends Superseded. QUEUED waits its turn; PARALLEL never waits. A failed or stopped
 execution can retry its failed stage; a stop either waits for running actions or abandons them.
+Stage conditions are checked on entry, after success and after failure; a rollback (automatic or
+RollbackStage) is a new execution that runs one stage with an earlier execution's inputs.
 """
 
 from __future__ import annotations
@@ -12,8 +14,9 @@ import threading
 import time
 import traceback
 import uuid
+from typing import Callable
 
-from emulator.domain import statuses
+from emulator.domain import stage_conditions, statuses
 from emulator.domain.errors import Conflict, NotFound
 from emulator.domain.pipeline import stage_groups
 from emulator.domain.pipeline_variables import UnresolvedVariable, resolve
@@ -25,6 +28,14 @@ EXECUTION = statuses.PIPELINE_EXECUTION
 STAGE = statuses.STAGE_EXECUTION
 ACTION = statuses.ACTION_EXECUTION
 TRANSITION = "codepipeline-transition"
+
+
+class RollbackRefused(Conflict):
+    """The stage cannot be rolled back to that execution (AWS: UnableToRollbackStageException)."""
+
+
+class RollbackTargetOutdated(Conflict):
+    """The target ran an earlier pipeline structure (AWS: PipelineExecutionOutdatedException)."""
 
 
 class _StageGate:
@@ -47,6 +58,10 @@ class Executions:
         self._gates_lock = threading.Lock()
         self._stop: set[str] = set()
         self.providers.setdefault("Manual", ManualApproval())
+        # Injected by the composition root: an alarm's state (None or LookupError if there is no such
+        # alarm) and the time scale that compresses a rule's WaitTime.
+        self.alarm_state: Callable[[str], str | None] = lambda name: None
+        self.time_scale = None
 
     # ------------------------------------------------------------ API
 
@@ -138,6 +153,39 @@ class Executions:
         threading.Thread(target=self._run, args=(execution_id, stage_name, mode), daemon=True,
                          name=f"pipeline-{execution_id[:8]}-retry").start()
 
+    def rollback_stage(self, pipeline_name: str, stage_name: str, target_id: str) -> str:
+        """RollbackStage: a new execution runs the stage with what an earlier one that succeeded in it used."""
+        pipeline = self.pipelines.get(pipeline_name)["pipeline"]
+        names = [s["name"] for s in pipeline["stages"]]
+        if stage_name not in names:
+            raise NotFound("Stage", stage_name)
+        target = self.db.get(EXECUTION, target_id)
+        if target is None or target["pipelineName"] != pipeline_name:
+            raise NotFound("PipelineExecution", target_id)
+        if names.index(stage_name) == 0:
+            raise RollbackRefused(f"Stage {stage_name} is the source stage: a source stage cannot be rolled back")
+        if pipeline.get("executionMode") == "PARALLEL":
+            raise RollbackRefused(f"Pipeline {pipeline_name} runs in PARALLEL mode: stage rollback is not "
+                                  "available there")
+        if target.get("executionType") == "ROLLBACK":
+            raise RollbackRefused(f"Execution {target_id} is itself a rollback: a rollback execution cannot be "
+                                  "the target of another")
+        if target.get("pipelineVersion") != pipeline.get("version", 1):
+            raise RollbackTargetOutdated(
+                f"Execution {target_id} ran pipeline version {target.get('pipelineVersion')}; the target must have "
+                f"started in the current pipeline structure (version {pipeline.get('version', 1)})")
+        stage = self.db.get(STAGE, f"{target_id}:{stage_name}")
+        if not stage or stage["status"] != "Succeeded":
+            raise RollbackRefused(f"Execution {target_id} did not succeed in stage {stage_name} "
+                                  f"({stage['status'] if stage else 'it never entered it'}): the target must be "
+                                  "an execution that succeeded in that stage")
+        running = self._latest(STAGE, lambda d: d["pipelineName"] == pipeline_name and d["stageName"] == stage_name)
+        if running and running["status"] in ("InProgress", "Stopping"):
+            raise RollbackRefused(f"Stage {stage_name} is running execution {running['pipelineExecutionId']}; "
+                                  "a stage can be rolled back once it is not in progress")
+        return self._start_rollback(pipeline, stage_name, target, {
+            "triggerType": "ManualRollback", "triggerDetail": f"RollbackStage of {stage_name} to {target_id}"})
+
     def set_transition(self, pipeline_name: str, stage_name: str, enabled: bool, reason: str = "") -> None:
         """EnableStageTransition / DisableStageTransition (inbound transition of a stage)."""
         self.pipelines.get(pipeline_name)
@@ -199,7 +247,11 @@ class Executions:
             stages.append({"stageName": stage["name"], "actionStates": actions,
                            "inboundTransitionState": self.transition_state(pipeline_name, stage["name"]),
                            **({"latestExecution": {"pipelineExecutionId": latest["pipelineExecutionId"],
-                                                   "status": latest["status"]}} if latest else {})})
+                                                   "status": latest["status"],
+                                                   "type": latest.get("executionType") or "STANDARD"}}
+                              if latest else {}),
+                           **{f"{kind}ConditionState": value
+                              for kind, value in ((latest or {}).get("conditionStates") or {}).items()}})
         return {"pipelineName": pipeline_name, "pipelineVersion": pipeline["pipeline"].get("version", 1),
                 "stageStates": stages}
 
@@ -300,30 +352,94 @@ class Executions:
                 return self._end_waiting(execution_id)
             if not self._enter(execution_id, name, stage["name"], mode):
                 return self._end_waiting(execution_id)
+            then = "FAIL"  # what the stage's failure leads to: FAIL or ROLLBACK
+            reason = f"Stage {stage['name']} failed"
             try:
                 current = self.db.get(EXECUTION, execution_id)["status"]
                 if current != "InProgress":
                     return self._end_stopped(execution_id, current)
-                ok = self._run_stage(execution_id, name, stage, artifacts, namespaces, doc["_sources"],
-                                     keep if stage["name"] == retry_stage else set())
-                on_failure = stage.get("onFailure") or {}
-                if not ok and execution_id not in self._stop and on_failure.get("result") == "RETRY":
-                    ok = self._retry_automatically(execution_id, name, stage, artifacts, namespaces, doc["_sources"],
-                                                   (on_failure.get("retryConfiguration") or {}).get(
-                                                       "retryMode", "FAILED_ACTIONS"))
+                # A rollback runs the stage as it ran before, without conditions; a retried stage was entered.
+                entry = None if rollback or (retry_stage and index == 0) else \
+                    self._check(execution_id, stage, "beforeEntry")
+                if entry and entry.status == "Abandoned":
+                    ok = False
+                elif entry and not entry.met:
+                    stage_id = self._open_stage(execution_id, name, stage["name"],
+                                                "Skipped" if entry.result == "SKIP" else "InProgress",
+                                                conditionStates={"beforeEntry": entry.as_state()})
+                    ok = entry.result == "SKIP"
+                    if not ok:
+                        self.orch.transition(STAGE, stage_id, "Failed")
+                        reason = f"Stage {stage['name']} failed: its entry condition failed ({entry.summary})"
+                else:
+                    ok, unmet = self._run_stage(execution_id, name, stage, artifacts, namespaces, doc["_sources"],
+                                                keep if stage["name"] == retry_stage else set(), not rollback, entry)
+                    if not ok and unmet is None and execution_id not in self._stop:
+                        then, decided = self._after_failure(execution_id, stage, bool(rollback))
+                        if decided:
+                            reason = f"Stage {stage['name']} failed; {decided}"
+                        if then == "RETRY":
+                            then = "FAIL"
+                            ok, unmet = self._retry_automatically(
+                                execution_id, name, stage, artifacts, namespaces, doc["_sources"],
+                                ((stage.get("onFailure") or {}).get("retryConfiguration") or {}).get(
+                                    "retryMode", "FAILED_ACTIONS"), not rollback)
+                    if unmet is not None:
+                        then = unmet.result
+                        reason = f"Stage {stage['name']} failed: its onSuccess condition failed ({unmet.summary})"
             finally:
                 self._leave(name, stage["name"], mode)
             if execution_id in self._stop:
                 return self._end_stopped(execution_id, "Stopping")
             if not ok:
-                self.orch.transition(EXECUTION, execution_id, "Failed",
-                                     statusSummary=f"Stage {stage['name']} failed")
-                if (stage.get("onFailure") or {}).get("result") == "ROLLBACK" and not rollback and mode != "PARALLEL":
+                self.orch.transition(EXECUTION, execution_id, "Failed", statusSummary=reason)
+                if then == "ROLLBACK" and not rollback and mode != "PARALLEL":
                     self._roll_back(execution_id, pipeline, stage["name"])
                 return
         self.orch.transition(EXECUTION, execution_id, "Succeeded")
 
-    def _retry_automatically(self, execution_id, pipeline_name, stage, artifacts, namespaces, sources, mode) -> bool:
+    def _after_failure(self, execution_id: str, stage: dict, in_rollback: bool) -> tuple[str, str]:
+        """What a failed stage's onFailure asks for (FAIL, RETRY or ROLLBACK) and why. With conditions,
+        their result applies only when the condition is not met; otherwise the stage just fails."""
+        on_failure = stage.get("onFailure") or {}
+        if not on_failure.get("conditions") or in_rollback:
+            return on_failure.get("result") or "FAIL", ""
+        outcome = self._check(execution_id, stage, "onFailure")
+        self._record(f"{execution_id}:{stage['name']}", outcome)
+        if outcome.status != "Failed":
+            return "FAIL", f"its onFailure condition was met ({outcome.summary}), so no {outcome.result} applies"
+        return outcome.result, f"its onFailure condition failed ({outcome.summary}): {outcome.result}"
+
+    def _check(self, execution_id: str, stage: dict, kind: str) -> stage_conditions.ConditionOutcome | None:
+        conditions = (stage.get(kind) or {}).get("conditions") or []
+        if not conditions:
+            return None
+        return stage_conditions.evaluate(kind, conditions[0], self._alarm_state,
+                                         lambda seconds: self._wait(execution_id, seconds))
+
+    def _record(self, stage_id: str, outcome: stage_conditions.ConditionOutcome) -> None:
+        states = dict(self.db.get(STAGE, stage_id).get("conditionStates") or {})
+        states[outcome.kind] = outcome.as_state()
+        self.orch.update(STAGE, stage_id, event=False, conditionStates=states)
+
+    def _alarm_state(self, name: str) -> str | None:
+        try:
+            return self.alarm_state(name)
+        except LookupError:
+            return None
+
+    def _wait(self, execution_id: str, seconds: float) -> bool:
+        """A rule's WaitTime, compressed by the time scale; False as soon as the execution is stopped."""
+        deadline = time.monotonic() + (self.time_scale.real(seconds) if self.time_scale else seconds)
+        while execution_id not in self._stop:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return True
+            self.orch.wait_for_change(min(1.0, left))
+        return False
+
+    def _retry_automatically(self, execution_id, pipeline_name, stage, artifacts, namespaces, sources, mode,
+                             conditions=True):
         """onFailure RETRY: the failed stage runs once more before the execution fails."""
         keep = set()
         if mode == "FAILED_ACTIONS":
@@ -332,7 +448,7 @@ class Executions:
         self.orch.resume(STAGE, f"{execution_id}:{stage['name']}")
         self.orch.update(EXECUTION, execution_id, event=False,
                          stageRetry={"stageName": stage["name"], "retryMode": mode, "automatic": True})
-        return self._run_stage(execution_id, pipeline_name, stage, artifacts, namespaces, sources, keep)
+        return self._run_stage(execution_id, pipeline_name, stage, artifacts, namespaces, sources, keep, conditions)
 
     def _roll_back(self, failed_id: str, pipeline: dict, stage_name: str) -> str | None:
         """onFailure ROLLBACK: a new execution runs the stage again with what the most recent
@@ -343,24 +459,27 @@ class Executions:
             if (doc["pipelineExecutionId"] == failed_id or doc.get("executionType") == "ROLLBACK" or not stage
                     or stage["status"] != "Succeeded" or doc.get("pipelineVersion") != version):
                 continue
-            target = doc["pipelineExecutionId"]
-            rollback_id = str(uuid.uuid4())
-            self.orch.create(EXECUTION, rollback_id, {
-                "pipelineExecutionId": rollback_id, "pipelineName": pipeline["name"], "pipelineVersion": version,
-                "artifactRevisions": doc.get("artifactRevisions", []), "variables": doc.get("variables", []),
-                "trigger": {"triggerType": "AutomatedRollback",
-                            "triggerDetail": f"stage {stage_name} failed in {failed_id}"},
-                "executionMode": doc.get("executionMode", "SUPERSEDED"), "startTime": time.time(),
-                "executionType": "ROLLBACK", "rollbackMetadata": {"rollbackTargetPipelineExecutionId": target},
-                "_sources": doc.get("_sources", {}), "_pipeline": doc.get("_pipeline") or pipeline,
-                "_rollback": {"stage": stage_name, "target": target},
-            }, parent=pipeline["name"], status="InProgress")
-            threading.Thread(target=self._run, args=(rollback_id,), daemon=True,
-                             name=f"pipeline-{rollback_id[:8]}-rollback").start()
-            return rollback_id
+            return self._start_rollback(pipeline, stage_name, doc, {
+                "triggerType": "AutomatedRollback", "triggerDetail": f"stage {stage_name} failed in {failed_id}"})
         self.orch.update(EXECUTION, failed_id, statusSummary=f"Stage {stage_name} failed; no earlier execution "
                                                               "succeeded in it, so there is nothing to roll back to")
         return None
+
+    def _start_rollback(self, pipeline: dict, stage_name: str, target: dict, trigger: dict) -> str:
+        target_id = target["pipelineExecutionId"]
+        rollback_id = str(uuid.uuid4())
+        self.orch.create(EXECUTION, rollback_id, {
+            "pipelineExecutionId": rollback_id, "pipelineName": pipeline["name"],
+            "pipelineVersion": pipeline.get("version", 1),
+            "artifactRevisions": target.get("artifactRevisions", []), "variables": target.get("variables", []),
+            "trigger": trigger, "executionMode": target.get("executionMode", "SUPERSEDED"), "startTime": time.time(),
+            "executionType": "ROLLBACK", "rollbackMetadata": {"rollbackTargetPipelineExecutionId": target_id},
+            "_sources": target.get("_sources", {}), "_pipeline": target.get("_pipeline") or pipeline,
+            "_rollback": {"stage": stage_name, "target": target_id},
+        }, parent=pipeline["name"], status="InProgress")
+        threading.Thread(target=self._run, args=(rollback_id,), daemon=True,
+                         name=f"pipeline-{rollback_id[:8]}-rollback").start()
+        return rollback_id
 
     def _end_waiting(self, execution_id: str) -> None:
         """An execution that left a queue without entering: stopped, or superseded already."""
@@ -409,12 +528,24 @@ class Executions:
         if current in ("InProgress", "Stopping"):
             self.orch.transition(EXECUTION, execution_id, "Stopped")
 
-    def _run_stage(self, execution_id, pipeline_name, stage, artifacts, namespaces, sources, keep=frozenset()) -> bool:
-        stage_id = f"{execution_id}:{stage['name']}"
+    def _open_stage(self, execution_id: str, pipeline_name: str, stage_name: str, status: str = "InProgress",
+                    **fields) -> str:
+        stage_id = f"{execution_id}:{stage_name}"
         if self.db.get(STAGE, stage_id) is None:
+            kind = self.db.get(EXECUTION, execution_id).get("executionType") or "STANDARD"
             self.orch.create(STAGE, stage_id, {"id": stage_id, "pipelineExecutionId": execution_id,
-                                               "pipelineName": pipeline_name, "stageName": stage["name"]},
-                             parent=execution_id, status="InProgress")
+                                               "pipelineName": pipeline_name, "stageName": stage_name,
+                                               "executionType": kind, **fields}, parent=execution_id, status=status)
+        elif fields:
+            self.orch.update(STAGE, stage_id, event=False, **fields)
+        return stage_id
+
+    def _run_stage(self, execution_id, pipeline_name, stage, artifacts, namespaces, sources, keep=frozenset(),
+                   conditions=True, entry=None) -> tuple[bool, stage_conditions.ConditionOutcome | None]:
+        """Runs the stage's actions, then its onSuccess condition; (succeeded, the onSuccess condition
+        if it was not met)."""
+        stage_id = self._open_stage(execution_id, pipeline_name, stage["name"],
+                                    **({"conditionStates": {"beforeEntry": entry.as_state()}} if entry else {}))
         for group in stage_groups(stage):
             group = [a for a in group if a["name"] not in keep]
             if not group:
@@ -424,9 +555,15 @@ class Executions:
             if not all(o.status == "Succeeded" for o in outcomes) or execution_id in self._stop:
                 status = "Stopped" if execution_id in self._stop else "Failed"
                 self.orch.transition(STAGE, stage_id, status)
-                return False
+                return False, None
+        verdict = self._check(execution_id, stage, "onSuccess") if conditions else None
+        if verdict is not None:
+            self._record(stage_id, verdict)
+            if not verdict.met:
+                self.orch.transition(STAGE, stage_id, "Stopped" if verdict.status == "Abandoned" else "Failed")
+                return False, verdict if verdict.status == "Failed" else None
         self.orch.transition(STAGE, stage_id, "Succeeded")
-        return True
+        return True, None
 
     def _run_group(self, execution_id, pipeline_name, stage_name, group, artifacts, namespaces, sources):
         """Actions of one runOrder in parallel, on daemon threads: an approval waiting for days must
@@ -457,6 +594,10 @@ class Executions:
                           "inputArtifacts": action.get("inputArtifacts", []), "namespace": action.get("namespace")}}
         self.orch.create(ACTION, action_id, base, parent=execution_id, status="InProgress")
         try:
+            missing = [a["name"] for a in action.get("inputArtifacts", []) if a["name"] not in artifacts]
+            if missing:
+                raise LookupError(f"Input artifact {missing[0]!r} was not produced in this execution (was the stage "
+                                  "that produces it skipped?)")
             configuration = resolve(action.get("configuration", {}), namespaces)
             self.orch.update(ACTION, action_id, event=False, resolvedConfiguration=configuration)
             ctx = ActionContext(
