@@ -229,7 +229,9 @@ def test_a_push_moves_the_stages_streams_the_build_log_and_fills_the_grid(contro
     assert "Environment=demo" in rows[0].text and "Open the app" in rows[0].text
     full_shot(browser, "fleet")
     go(browser, base, "#/metrics")
-    assert "later change" in browser.find_element("css selector", "#main").text
+    until(browser, lambda d: f"Deployment {deployment_id} Succeeded" in js(
+        d, "return [...document.querySelectorAll('svg.chart g.marker text')].map(t => t.textContent).join('\\n')"),
+        30, "the deployment's marker on the metrics page")
     assert js_errors(browser) == []
 
 

@@ -13,7 +13,7 @@ import uuid
 import boto3
 import pytest
 
-from tests.integration.test_console import browser, click, full_shot, go, js, text, until  # noqa: F401 - fixture
+from tests.integration.test_console import browser, click, full_shot, go, js, js_errors, text, until  # noqa: F401 - fixture
 
 pytestmark = pytest.mark.integration
 NAMESPACE = "Pipelocal/App"
@@ -101,6 +101,8 @@ def test_metrics_page_draws_the_threshold_and_the_alarm_marker(control_plane, cl
     until(browser, lambda d: "ALARM" in text(d, row) and "Threshold Crossed" in text(d, row), 20, "the alarm row")
     js(browser, "document.querySelector(arguments[0]).scrollIntoView()", f'article[data-group="{group}"]')
     full_shot(browser, "metrics")
+    full_shot(browser, "metrics-phone", 390)
+    assert js_errors(browser) == []
     cloudwatch.delete_alarms(AlarmNames=[alarm])
 
 
@@ -151,6 +153,8 @@ def test_why_it_rolled_back_from_the_deployment_page(control_plane, cloudwatch, 
                  lambda s: s == "ALARM", timeout=30, what="the alarm in ALARM")
         bad = deploy()
         assert bad["status"] == "Stopped" and bad["errorInformation"]["code"] == "ALARM_ACTIVE", bad
+        bad = wait_for(lambda: cp.client.get(f"/deployments/{bad['deploymentId']}"),
+                       lambda d: (d.get("rollbackInfo") or {}).get("rollbackDeploymentId"), what="the rollback")
         rollback = bad["rollbackInfo"]["rollbackDeploymentId"]
 
         go(browser, cp.settings.control_url, f"#/deployments/{bad['deploymentId']}")
@@ -165,6 +169,16 @@ def test_why_it_rolled_back_from_the_deployment_page(control_plane, cloudwatch, 
         assert kinds.index("alarm") < max(i for i, (k, t) in enumerate(rows) if "Stopped" in t), rows
         assert rollback in text(browser, "dl.facts")
         full_shot(browser, "metrics-why-rollback")
+
+        # the deployment group's own charts mark the stopped deployment and its rollback in words
+        publish(cloudwatch, group, 0.0, range(-3, 1))
+        go(browser, cp.settings.control_url, "#/metrics")
+        markers = f'article[data-group="{group}"] figure[data-metric="RequestCount"] g.marker'
+        wanted = {f"Deployment {bad['deploymentId']} Stopped", f"Rollback {rollback} Succeeded"}
+        until(browser, lambda d: wanted <= set(js(d, "return [...document.querySelectorAll(arguments[0])]"
+                                                      ".map(g => g.querySelector('text').textContent)", markers)),
+              20, f"markers {wanted}")
+        assert js_errors(browser) == []
     finally:
         cloudwatch.delete_alarms(AlarmNames=[alarm])
         cp.client.delete(f"/instances/{instance}")

@@ -3,11 +3,12 @@
 
 import { get } from "./api.js";
 
-export async function showTimeScale() {
+// `known`: the settings' timeScale when the caller has just read it.
+export async function showTimeScale(known) {
   const el = document.getElementById("time-scale");
   if (!el) return;
   try {
-    const { timeScale } = await get("/cloudwatch/settings");
+    const timeScale = known || (await get("/cloudwatch/settings")).timeScale;
     const factor = timeScale.factor;
     el.dataset.factor = String(factor);
     el.textContent = factor === 1 ? "real time" : `time ×${factor}`;

@@ -5,6 +5,7 @@
 import { get } from "../api.js";
 import { badge, enc, h, link, replace, section, when } from "../dom.js";
 import { lineChart, niceNumber } from "../chart.js";
+import { showTimeScale } from "../time_scale.js";
 
 const NAMESPACE = "Pipelocal/App";
 const MINUTES = 30;
@@ -89,6 +90,7 @@ export function metricsView() {
     async refresh() {
       await view.load();
       paint();
+      showTimeScale(settings.timeScale);
     },
     dispose() {
       clearTimeout(timer);
