@@ -33,7 +33,7 @@ export function niceNumber(v) {
 }
 
 // The top of the value axis: the largest value or threshold, rounded up to 1, 2 or 5 times a power of ten.
-export function axisTop(values) {
+function axisTop(values) {
   const top = Math.max(0, ...values.filter((v) => Number.isFinite(v)));
   if (top <= 0) return 1;
   const step = 10 ** Math.floor(Math.log10(top));

@@ -3,7 +3,7 @@
 // changes and deployments marked on the time axis; then every alarm with its state and reason.
 
 import { get } from "../api.js";
-import { badge, enc, h, link, replace, section, when } from "../dom.js";
+import { badge, enc, h, replace, section, when } from "../dom.js";
 import { lineChart, niceNumber } from "../chart.js";
 import { showTimeScale } from "../time_scale.js";
 
@@ -18,18 +18,18 @@ const CHARTS = [
 const COMPARE = { GreaterThanThreshold: ">", GreaterThanOrEqualToThreshold: "≥", LessThanThreshold: "<",
   LessThanOrEqualToThreshold: "≤" };
 
-export function alarmTone(state) {
+function alarmTone(state) {
   return { OK: "Succeeded", ALARM: "Failed", INSUFFICIENT_DATA: "Pending" }[state] || state;
 }
 
-export function stateBadge(state) {
+function stateBadge(state) {
   const span = badge(alarmTone(state), state);
   span.dataset.state = state;
   return span;
 }
 
 // Deployment start and end as markers; a rollback deployment says so.
-export function deploymentMarkers(deployments, group) {
+function deploymentMarkers(deployments, group) {
   const out = [];
   for (const d of deployments) {
     if (d.deploymentGroupName !== group) continue;
@@ -169,8 +169,4 @@ export function metricsView() {
         h("td", {}, when(a.StateTransitionedTimestamp))))))));
   }
   return view;
-}
-
-export function whyRollbackLink(deploymentId) {
-  return link(`#/why-rollback/${enc(deploymentId)}`, "Why it rolled back");
 }
