@@ -62,13 +62,7 @@ def bundle() -> bytes:
 def start_control_plane(port: int, home: Path):
     env = {**os.environ, "PIPELOCAL_HOME": str(home), "PIPELOCAL_PORT": str(port),
            "PIPELOCAL_S3_PORT": str(port + 1), "PIPELOCAL_INSTANCES": "0"}
-    old = dict(os.environ)
-    os.environ.update(env)
-    try:
-        settings = load_settings()
-    finally:
-        os.environ.clear()
-        os.environ.update(old)
+    settings = load_settings(env)
     settings.run_dir.mkdir(parents=True, exist_ok=True)
     log = open(settings.run_dir / "server.log", "ab")
     process = subprocess.Popen([sys.executable, "-m", "emulator.server"], env=env, stdout=log,

@@ -6,6 +6,7 @@ import os
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Mapping
 
 
 @dataclass(frozen=True)
@@ -81,8 +82,9 @@ def _installation_secret(home: Path) -> str:
         return secret
 
 
-def load_settings() -> Settings:
-    env = os.environ
+def load_settings(env: Mapping[str, str] | None = None) -> Settings:
+    """Settings from `env` (default: this process's environment), e.g. for a server about to be spawned."""
+    env = os.environ if env is None else env
     home = Path(env.get("PIPELOCAL_HOME") or Path.home() / ".pipelocal").expanduser().resolve()
     return Settings(
         home=home,

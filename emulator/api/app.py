@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Callable
+
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
@@ -32,39 +34,25 @@ def create_app(cp: ControlPlane) -> FastAPI:
     app.include_router(aws_router(AwsProtocol(providers_for(cp))))
     app.include_router(console_router(cp))
 
-    def error(status: int, kind: str, message: str) -> JSONResponse:
-        return JSONResponse({"error": kind, "message": message}, status_code=status)
+    # exception -> (HTTP status, error name, message); the management API never answers a 500 for these
+    answers: dict[type[Exception], Callable[[Exception], tuple[int, str, str]]] = {
+        NotFound: lambda exc: (404, f"{exc.kind}NotFoundException", str(exc)),
+        Conflict: lambda exc: (409, "ConflictException", str(exc)),
+        TransitionRefused: lambda exc: (409, "InvalidStateException", str(exc)),
+        SpecError: lambda exc: (400, type(exc).__name__, str(exc)),
+        ValueError: lambda exc: (400, "ValidationException", str(exc)),
+        ImageMissing: lambda exc: (503, "ImageMissing", str(exc)),
+        RuntimeUnavailable: lambda exc: (503, "ContainerEngineUnavailable", str(exc)),
+        KeyError: lambda exc: (400, "ValidationException", f"a required field is missing: {exc}"),
+    }
 
-    @app.exception_handler(NotFound)
-    async def not_found(_: Request, exc: NotFound):
-        return error(404, f"{exc.kind}NotFoundException", str(exc))
+    def answer(answer_for: Callable[[Exception], tuple[int, str, str]]):
+        async def handler(_: Request, exc: Exception) -> JSONResponse:
+            status, kind, message = answer_for(exc)
+            return JSONResponse({"error": kind, "message": message}, status_code=status)
+        return handler
 
-    @app.exception_handler(Conflict)
-    async def conflict(_: Request, exc: Conflict):
-        return error(409, "ConflictException", str(exc))
-
-    @app.exception_handler(TransitionRefused)
-    async def refused(_: Request, exc: TransitionRefused):
-        return error(409, "InvalidStateException", str(exc))
-
-    @app.exception_handler(SpecError)
-    async def spec(_: Request, exc: SpecError):
-        return error(400, type(exc).__name__, str(exc))
-
-    @app.exception_handler(ValueError)
-    async def value(_: Request, exc: ValueError):
-        return error(400, "ValidationException", str(exc))
-
-    @app.exception_handler(ImageMissing)
-    async def image_missing(_: Request, exc: ImageMissing):
-        return error(503, "ImageMissing", str(exc))
-
-    @app.exception_handler(RuntimeUnavailable)
-    async def engine_down(_: Request, exc: RuntimeUnavailable):
-        return error(503, "ContainerEngineUnavailable", str(exc))
-
-    @app.exception_handler(KeyError)
-    async def key(_: Request, exc: KeyError):
-        return error(400, "ValidationException", f"a required field is missing: {exc}")
+    for exc_type, answer_for in answers.items():
+        app.add_exception_handler(exc_type, answer(answer_for))
 
     return app

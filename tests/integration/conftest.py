@@ -64,13 +64,7 @@ def control_plane(tmp_path_factory, images_ready) -> RunningControlPlane:
     home = tmp_path_factory.mktemp("pipelocal-home")
     env = {**os.environ, "PIPELOCAL_HOME": str(home), "PIPELOCAL_PORT": str(TEST_PORT),
            "PIPELOCAL_S3_PORT": str(TEST_PORT + 1), "PIPELOCAL_INSTANCES": "2"}
-    old = dict(os.environ)
-    os.environ.update(env)
-    try:
-        settings = load_settings()
-    finally:
-        os.environ.clear()
-        os.environ.update(old)
+    settings = load_settings(env)
     settings.run_dir.mkdir(parents=True, exist_ok=True)
     cp = RunningControlPlane(
         settings=settings, env=env, client=Client(settings.control_url),
@@ -88,3 +82,12 @@ def control_plane(tmp_path_factory, images_ready) -> RunningControlPlane:
     artifacts.mkdir(exist_ok=True)
     if log.exists():
         (artifacts / "integration-server.log").write_text(log.read_text(errors="replace"))
+
+
+@pytest.fixture(scope="session")
+def cloudwatch(control_plane):
+    """A boto3 CloudWatch client on the control plane's AWS endpoint (any key works)."""
+    import boto3
+
+    return boto3.client("cloudwatch", endpoint_url=control_plane.settings.control_url, region_name="us-east-1",
+                        aws_access_key_id="any", aws_secret_access_key="thing")

@@ -16,7 +16,6 @@ import urllib.request
 import uuid
 from pathlib import Path
 
-import boto3
 import pytest
 from botocore.exceptions import ClientError
 
@@ -24,12 +23,6 @@ pytestmark = pytest.mark.integration
 AWS = str(Path(sys.executable).with_name("aws"))
 BUCKET = "cw-alarms"
 TAG = "CwAlarms"
-
-
-@pytest.fixture(scope="module")
-def cloudwatch(control_plane):
-    return boto3.client("cloudwatch", endpoint_url=control_plane.settings.control_url, region_name="us-east-1",
-                        aws_access_key_id="any", aws_secret_access_key="thing")
 
 
 @pytest.fixture(scope="module")

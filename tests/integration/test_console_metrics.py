@@ -10,7 +10,6 @@ import tarfile
 import time
 import uuid
 
-import boto3
 import pytest
 
 from tests.integration.test_console import browser, click, full_shot, go, js, js_errors, text, until  # noqa: F401 - fixture
@@ -19,12 +18,6 @@ pytestmark = pytest.mark.integration
 NAMESPACE = "Pipelocal/App"
 TAG = "ConsoleMetrics"
 BUCKET = "console-metrics"
-
-
-@pytest.fixture(scope="module")
-def cloudwatch(control_plane):
-    return boto3.client("cloudwatch", endpoint_url=control_plane.settings.control_url, region_name="us-east-1",
-                        aws_access_key_id="any", aws_secret_access_key="thing")
 
 
 @pytest.fixture(scope="module")
