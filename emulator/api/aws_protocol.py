@@ -5,6 +5,7 @@ Targets, operations, input validation and output shapes all come from botocore's
 models, so the `aws` CLI and SDKs see the same request checks and error names as on AWS. Each
 service's behaviour lives in a provider (`emulator/api/providers/<service>.py`): one method per
 operation, named as AWS names it; an operation a provider lacks answers "not implemented".
+List operations return whole lists; `pagination.py` cuts the page and issues the token.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from botocore.validate import ParamValidator
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
+from emulator.api.pagination import InvalidToken, Pagination
 from emulator.domain.errors import Conflict, NotFound, SpecError
 from emulator.domain.statuses import TransitionRefused
 
@@ -46,6 +48,7 @@ class AwsError(Exception):
 class Service:
     model: ServiceModel
     provider: Any
+    pagination: Pagination | None = None
 
 
 class AwsProtocol:
@@ -56,7 +59,9 @@ class AwsProtocol:
         self.services: dict[str, Service] = {}
         for name, provider in providers.items():
             model = session.get_service_model(name)
-            self.services[model.metadata["targetPrefix"]] = Service(model, provider)
+            operations = {op: model.operation_model(op) for op in model.operation_names}
+            self.services[model.metadata["targetPrefix"]] = Service(model, provider,
+                                                                    Pagination(session, name, operations))
         self._validator = ParamValidator()
 
     def content_type(self, target: str | None) -> str:
@@ -94,7 +99,13 @@ class AwsProtocol:
             raise AwsError("NotImplemented", f"{service.model.service_name} {operation} is not implemented by "
                                              "pipelocal; see docs/aws-api.md for the supported operations", 501)
         try:
+            start = service.pagination.offset(op, params)
+        except InvalidToken as exc:
+            raise AwsError(Pagination.token_error(op) or _declared(service.provider, "INVALID", op,
+                                                                   _validation_code(op)), str(exc)) from None
+        try:
             result = handler(params) or {}
+            result = service.pagination.cut(op, params, result, start)
         except (NotFound, Conflict, SpecError, TransitionRefused, ValueError, LookupError) as exc:
             raise translate(exc, service.provider, op) from None
         return serialize(result, op.output_shape)

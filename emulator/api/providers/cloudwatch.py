@@ -58,14 +58,14 @@ class CloudWatchProvider:
     def DescribeAlarms(self, p: dict) -> dict:
         types = p.get("AlarmTypes") or ["MetricAlarm"]
         metric = self.alarms.describe(p) if "MetricAlarm" in types else []
-        limit = p.get("MaxRecords") or 100
-        return {"MetricAlarms": [_alarm(a) for a in metric[:limit]], "CompositeAlarms": []}
+        return {"MetricAlarms": [_alarm(a) for a in metric], "CompositeAlarms": []}  # paged by the protocol
 
     def DescribeAlarmsForMetric(self, p: dict) -> dict:
         return {"MetricAlarms": [_alarm(a) for a in self.alarms.for_metric(p)]}
 
     def DescribeAlarmHistory(self, p: dict) -> dict:
-        return {"AlarmHistoryItems": self.alarms.history(p)}
+        # the whole history: the protocol layer cuts the page of MaxRecords items at NextToken
+        return {"AlarmHistoryItems": self.alarms.history({**p, "MaxRecords": 1_000_000})}
 
     @_aws_errors
     def SetAlarmState(self, p: dict) -> dict:

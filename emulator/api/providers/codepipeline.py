@@ -98,8 +98,7 @@ class CodePipelineProvider:
                                      "revisionSummary": rev.get("CommitMessage", "")}
                                     for name, rev in self.executions.sources(doc["pipelineExecutionId"]).items()],
             })
-        limit = p.get("maxResults")
-        return {"pipelineExecutionSummaries": summaries[:limit] if limit else summaries}
+        return {"pipelineExecutionSummaries": summaries}  # paged by the protocol layer
 
     def ListActionExecutions(self, p: dict) -> dict:
         pipeline = self.pipelines.get(p["pipelineName"])
