@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 from emulator.api.aws_protocol import AwsError
-from emulator.services.codebuild.builds import KIND as BUILD, BuildRequest, BuildService
+from emulator.services.codebuild.builds import KIND as BUILD, BuildRequest, BuildService, SecondarySource
 from emulator.services.codebuild.projects import KIND as PROJECT, Projects
 from emulator.services.codecommit.repositories import Repositories
 from emulator.store.object_store import ObjectStore
@@ -62,7 +62,7 @@ class CodeBuildProvider:
             env_override_list=p.get("environmentVariablesOverride") or None,
             buildspec_override=p.get("buildspecOverride"), image_override=p.get("imageOverride"),
             compute_type_override=p.get("computeTypeOverride"), privileged_override=p.get("privilegedModeOverride"),
-            timeout_override=p.get("timeoutInMinutesOverride"),
+            timeout_override=p.get("timeoutInMinutesOverride"), secondary_sources=self._secondary(project, p),
         ))
         return {"build": self._shape(build)}
 
@@ -85,6 +85,30 @@ class CodeBuildProvider:
         docs = sorted(self.builds.db.list(BUILD), key=lambda d: d.get("startTime", 0), reverse=True)
         ids = [d["id"] for d in docs]
         return {"ids": ids if p.get("sortOrder", "DESCENDING") == "DESCENDING" else ids[::-1]}
+
+    def _secondary(self, project: dict, p: dict) -> list[SecondarySource] | None:
+        """The project's secondarySources (or secondarySourcesOverride), each at the version
+        secondarySourcesVersionOverride gives for its identifier."""
+        sources = p.get("secondarySourcesOverride", project.get("secondarySources")) or []
+        versions = {v["sourceIdentifier"]: v["sourceVersion"] for v in p.get("secondarySourcesVersionOverride") or []}
+        known = {s.get("sourceIdentifier") for s in sources}
+        for identifier in versions:
+            if identifier not in known:
+                raise AwsError("InvalidInputException", f"secondarySourcesVersionOverride: no secondary source has "
+                                                        f"the sourceIdentifier {identifier!r}")
+        out = []
+        for i, source in enumerate(sources):
+            identifier = source.get("sourceIdentifier")
+            if not identifier:
+                raise AwsError("InvalidInputException", f"secondarySources[{i}].sourceIdentifier: required")
+            if source.get("type") in ("CODEPIPELINE", "NO_SOURCE"):
+                raise AwsError("InvalidInputException", f"secondarySources[{i}] ({identifier}).type: "
+                                                        f"{source.get('type')} cannot be a secondary source")
+            data, version, resolved = self._source({"name": project["name"], "source": source},
+                                                   versions.get(identifier) or source.get("sourceVersion"))
+            out.append(SecondarySource(identifier, data, {k: v for k, v in source.items() if k != "sourceIdentifier"},
+                                       resolved or version))
+        return out or None
 
     def _source(self, project: dict, version: str | None) -> tuple[bytes, str, str]:
         """The source zip a build started outside a pipeline gets, by the project's source type."""

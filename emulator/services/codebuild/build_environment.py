@@ -5,14 +5,31 @@ Precedence, highest first: the start-build override, the project, the buildspec.
 
 from __future__ import annotations
 
+import posixpath
+import re
+
 from emulator.domain.errors import NotFound
 
 RESERVED_PREFIX = "CODEBUILD_"
 VARIABLE_TYPES = ("PLAINTEXT", "PARAMETER_STORE", "SECRETS_MANAGER")
+SOURCE_IDENTIFIER = re.compile(r"[A-Za-z0-9_]{1,127}")  # CodeBuild's sourceIdentifier: it names a variable
 
 
 class ReferenceError_(ValueError):
     """A parameter-store or secrets-manager reference that does not resolve (CodeBuild fails the build)."""
+
+
+def secondary_source_dir(src_dir: str, identifier: str) -> str:
+    """Where a secondary source is extracted: beside the primary source, in a directory of its own."""
+    return posixpath.join(posixpath.dirname(src_dir), "secondary", identifier)
+
+
+def check_source_identifier(identifier: str, where: str) -> None:
+    """A secondary source's identifier becomes CODEBUILD_SRC_DIR_<identifier>, so it must be a variable name."""
+    if not isinstance(identifier, str) or not SOURCE_IDENTIFIER.fullmatch(identifier):
+        raise ValueError(f"{where}: {identifier!r} is not a valid source identifier: expected 1-127 letters, "
+                         f"digits and underscores (it names the variable CODEBUILD_SRC_DIR_<identifier>)")
+
 
 def check_runtime_versions(spec, file: str) -> None:
     """Refuses a runtime or version pipelocal cannot provide, listing what it can."""
@@ -114,6 +131,8 @@ def build_variables(doc: dict, project: dict, spec, src_dir: str, request, regio
         "CODEBUILD_BUILD_SUCCEEDING": "1",
         "CODEBUILD_INITIATOR": request.initiator,
         "CODEBUILD_SRC_DIR": src_dir,
+        **{f"CODEBUILD_SRC_DIR_{s.identifier}": secondary_source_dir(src_dir, s.identifier)
+           for s in getattr(request, "secondary_sources", None) or []},
         "CODEBUILD_SOURCE_VERSION": request.source_version or "",
         "CODEBUILD_RESOLVED_SOURCE_VERSION": request.resolved_source_version or "",
         "CODEBUILD_SOURCE_REPO_URL": request.source_repo_url or "",

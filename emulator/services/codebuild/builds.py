@@ -32,8 +32,10 @@ from emulator.services.codebuild.build_environment import (
     ReferenceError_,
     build_variables,
     check_runtime_versions,
+    check_source_identifier,
     check_variable_list,
     resolve_variables,
+    secondary_source_dir,
 )
 from emulator.services.codebuild.projects import COMPUTE_TYPES, Projects
 from emulator.services.codebuild.runtime_packs import RuntimePackError, RuntimeStore
@@ -45,6 +47,16 @@ KIND = statuses.BUILD
 PATH_PREFIX_VARIABLE = "PIPELOCAL_PATH_PREFIX"  # the runner puts it before the image's PATH
 HOST_PHASES_BEFORE = ["SUBMITTED", "QUEUED", "PROVISIONING", "DOWNLOAD_SOURCE"]
 RUNNER_PHASES = ["INSTALL", "PRE_BUILD", "BUILD", "POST_BUILD"]
+
+
+@dataclass
+class SecondarySource:
+    """A source besides the primary one, extracted to CODEBUILD_SRC_DIR_<identifier>."""
+
+    identifier: str
+    source_zip: bytes
+    source: dict  # as BatchGetBuilds shows it in secondarySources: {type, location, sourceIdentifier}
+    version: str = ""
 
 
 @dataclass
@@ -65,6 +77,10 @@ class BuildRequest:
     compute_type_override: str | None = None
     privileged_override: bool | None = None
     timeout_override: int | None = None
+    secondary_sources: list[SecondarySource] | None = None
+    # artifactIdentifier -> (bucket, key) of a zip: buildspec secondary-artifacts a pipeline action takes
+    # as its output artifacts (an action with several outputs)
+    secondary_output_locations: dict[str, tuple[str, str]] | None = None
 
 
 @dataclass
@@ -112,6 +128,11 @@ class BuildService:
         if request.privileged_override is not None:
             environment["privilegedMode"] = bool(request.privileged_override)
         project["environment"] = environment
+        for i, secondary in enumerate(request.secondary_sources or []):
+            check_source_identifier(secondary.identifier, f"secondarySources[{i}].sourceIdentifier")
+        identifiers = [s.identifier for s in request.secondary_sources or []]
+        if len(set(identifiers)) != len(identifiers):
+            raise ValueError(f"secondarySources: each sourceIdentifier must be unique ({', '.join(identifiers)})")
         if request.timeout_override:
             if not 5 <= int(request.timeout_override) <= 2160:
                 raise ValueError("timeoutInMinutesOverride: expected 5 to 2160")
@@ -140,6 +161,13 @@ class BuildService:
         }
         if request.output_location:
             doc["artifacts"] = {"location": f"arn:aws:s3:::{request.output_location[0]}/{request.output_location[1]}"}
+        if request.secondary_sources:
+            doc["secondarySources"] = [{**s.source, "sourceIdentifier": s.identifier} for s in request.secondary_sources]
+            doc["secondarySourceVersions"] = [{"sourceIdentifier": s.identifier, "sourceVersion": s.version}
+                                              for s in request.secondary_sources if s.version]
+        if request.secondary_output_locations:
+            doc["secondaryArtifacts"] = [{"artifactIdentifier": name, "location": f"arn:aws:s3:::{b}/{k}"}
+                                         for name, (b, k) in request.secondary_output_locations.items()]
         self.orch.create(KIND, build_id, doc, parent=project["name"], status="IN_PROGRESS")
         self._set_phase(build_id, "QUEUED")
         threading.Thread(target=self._run, args=(build_id, project, request), name=f"build-{number}",
@@ -262,7 +290,10 @@ class BuildService:
         text, file = self._buildspec_text(project, request)
         spec = parse_buildspec(text, file)
         check_runtime_versions(spec, file)
-        _check_secondary_artifacts(spec, project, file)
+        _check_secondary_artifacts(spec, project, file, request.secondary_output_locations or {})
+        for secondary in request.secondary_sources or []:
+            if not zipfile.is_zipfile(io.BytesIO(secondary.source_zip)):
+                raise SpecError(f"secondary source {secondary.identifier}", "(archive)", "a zip archive of the source")
         src_dir = f"/codebuild/output/src{doc['buildNumber']}/src"
         runtimes = self._runtimes(build_id).mounts_for(spec, file)
         user_env, secret_values = resolve_variables(spec, project, request.env_override_list, self.params)
@@ -354,7 +385,8 @@ class BuildService:
             privileged=bool(project["environment"].get("privilegedMode")),
             mounts=self._runtime_mounts.pop(build_id, []),
             files={"/": _merge_tars(*([cache_archive] if cache_archive else []), code_tar("runners"),
-                                    tar_directory_tree(files, plan.src_dir))},
+                                    tar_directory_tree(files, plan.src_dir),
+                                    *_secondary_trees(request.secondary_sources or [], plan.src_dir))},
         )
         info = self.runtime.start(spec)
         return info.name
@@ -420,7 +452,11 @@ class BuildService:
             elif (project.get("artifacts") or {}).get("type") == "S3":
                 targets.append((artifacts, *self._s3_target(build_id, project["artifacts"], artifacts, plan.env), None))
             declared = {a.get("artifactIdentifier"): a for a in project.get("secondaryArtifacts") or []}
+            pipeline_outputs = request.secondary_output_locations or {}
             for identifier, secondary in artifacts.secondary_artifacts.items():
+                if identifier in pipeline_outputs:
+                    targets.append((secondary, *pipeline_outputs[identifier], True, identifier))
+                    continue
                 target = declared.get(identifier) or {}
                 if target.get("type") == "S3":
                     targets.append((secondary, *self._s3_target(build_id, target, secondary, plan.env), identifier))
@@ -508,16 +544,44 @@ class BuildService:
         self.orch.notify()
 
 
-def _check_secondary_artifacts(spec, project: dict, file: str) -> None:
-    """Each buildspec secondary artifact must be declared in the project's secondaryArtifacts."""
-    if spec.artifacts is None or not spec.artifacts.secondary_artifacts:
+def _check_secondary_artifacts(spec, project: dict, file: str, pipeline_outputs: dict) -> None:
+    """Each buildspec secondary artifact must be declared in the project's secondaryArtifacts or be an
+    output artifact of the pipeline action; each such output needs its secondary artifact."""
+    present = spec.artifacts.secondary_artifacts if spec.artifacts is not None else {}
+    missing = [name for name in pipeline_outputs if name not in present]
+    if missing:
+        raise SpecError(file, "artifacts.secondary-artifacts",
+                        f"an identifier for each output artifact of the pipeline action: with more than one "
+                        f"output artifact, each is taken from secondary-artifacts by its name (no "
+                        f"secondary-artifacts entry for output artifact {', '.join(map(repr, missing))}; "
+                        f"present: {', '.join(sorted(present)) or 'none'})")
+    if not present:
         return
-    declared = {a.get("artifactIdentifier") for a in project.get("secondaryArtifacts") or []}
+    declared = {a.get("artifactIdentifier") for a in project.get("secondaryArtifacts") or []} | set(pipeline_outputs)
     for identifier in spec.artifacts.secondary_artifacts:
         if identifier not in declared:
             raise SpecError(file, f"artifacts.secondary-artifacts.{identifier}",
                             f"an artifactIdentifier declared in the project's secondaryArtifacts "
                             f"({', '.join(sorted(filter(None, declared))) or 'none declared'})")
+
+
+def _secondary_trees(sources: list[SecondarySource], src_dir: str) -> list[bytes]:
+    """A tar per secondary source, each unzipped into its own directory (created even when empty)."""
+    trees = []
+    for source in sources:
+        target = secondary_source_dir(src_dir, source.identifier)
+        try:
+            with zipfile.ZipFile(io.BytesIO(source.source_zip)) as archive:
+                files = {i.filename: archive.read(i) for i in archive.infolist() if not i.is_dir()}
+        except zipfile.BadZipFile:
+            raise SpecError(f"secondary source {source.identifier}", "(archive)", "a zip archive") from None
+        directory = io.BytesIO()
+        with tarfile.open(fileobj=directory, mode="w") as tar:
+            info = tarfile.TarInfo(target.strip("/"))
+            info.type, info.mode = tarfile.DIRTYPE, 0o755
+            tar.addfile(info)
+        trees += [directory.getvalue(), tar_directory_tree(files, target)]
+    return trees
 
 
 def _container_name(doc: dict) -> str:

@@ -6,7 +6,7 @@ import re
 import time
 
 from emulator.domain.errors import Conflict, NotFound
-from emulator.services.codebuild.build_environment import check_variable_list
+from emulator.services.codebuild.build_environment import check_source_identifier, check_variable_list
 from emulator.state.database import Database
 
 KIND = "codebuild-project"
@@ -39,6 +39,15 @@ def _check(project: dict) -> None:
             raise ValueError(f"{where}.location: an S3 bucket name is required for type S3")
         if where != "artifacts" and not art.get("artifactIdentifier"):
             raise ValueError(f"{where}.artifactIdentifier: required")
+    seen = set()
+    for i, source in enumerate(project.get("secondarySources") or []):
+        where = f"secondarySources[{i}]"
+        if not isinstance(source, dict) or source.get("type") not in ("CODECOMMIT", "S3"):
+            raise ValueError(f"{where}.type: expected CODECOMMIT or S3")
+        check_source_identifier(source.get("sourceIdentifier"), f"{where}.sourceIdentifier")
+        if source["sourceIdentifier"] in seen:
+            raise ValueError(f"{where}.sourceIdentifier: {source['sourceIdentifier']!r} is used twice")
+        seen.add(source["sourceIdentifier"])
     cache = project.get("cache") or {"type": "NO_CACHE"}
     if cache.get("type", "NO_CACHE") not in ("NO_CACHE", "LOCAL", "S3"):
         raise ValueError(f"cache.type: expected NO_CACHE, LOCAL or S3, not {cache.get('type')!r}")

@@ -12,7 +12,8 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from emulator.services.codebuild.builds import BuildRequest, BuildService
+from emulator.services.codebuild.build_environment import SOURCE_IDENTIFIER
+from emulator.services.codebuild.builds import BuildRequest, BuildService, SecondarySource
 from emulator.services.codecommit.repositories import Repositories
 from emulator.services.codedeploy.deployments import DeploymentService
 from emulator.store.object_store import ObjectStore
@@ -161,6 +162,10 @@ class ManualApproval:
 
 
 class CodeBuildAction:
+    """Build/Test with CodeBuild: the primary input is the build's source, every other input a secondary
+    source at CODEBUILD_SRC_DIR_<artifact name>. One output artifact is the buildspec's `artifacts`;
+    with several, each is the buildspec `secondary-artifacts` entry of the same name."""
+
     def __init__(self, builds: BuildService, store: ObjectStore):
         self.builds = builds
         self.store = store
@@ -168,19 +173,35 @@ class CodeBuildAction:
     def run(self, ctx: ActionContext) -> ActionOutcome:
         config = ctx.configuration
         inputs = list(ctx.input_artifacts)
+        if not inputs:
+            return ActionOutcome("Failed", error="A CodeBuild action needs at least one input artifact")
+        if len(inputs) > 1 and not config.get("PrimarySource"):
+            return ActionOutcome("Failed", error=f"configuration.PrimarySource is required when a CodeBuild action "
+                                                 f"has several input artifacts (one of {', '.join(inputs)})")
         primary = config.get("PrimarySource") or inputs[0]
         if primary not in ctx.input_artifacts:
-            return ActionOutcome("Failed", error=f"PrimarySource {primary!r} is not an input artifact of this action")
+            return ActionOutcome("Failed", error=f"configuration.PrimarySource {primary!r} is not an input artifact "
+                                                 f"of this action (inputs: {', '.join(inputs)})")
+        for name in inputs:
+            if name != primary and not SOURCE_IDENTIFIER.fullmatch(name):
+                return ActionOutcome("Failed", error=f"Input artifact {name!r} cannot be a secondary source: its "
+                                                     f"name becomes CODEBUILD_SRC_DIR_{name}, so use letters, digits "
+                                                     f"and underscores only")
         source = self.store.get_bytes(*ctx.input_artifacts[primary])
+        secondary = [SecondarySource(identifier=name, source_zip=self.store.get_bytes(*location),
+                                     source={"type": "CODEPIPELINE", "location": _arn(location)})
+                     for name, location in ctx.input_artifacts.items() if name != primary]
         env_list = _environment_variables(config.get("EnvironmentVariables"))
         revision = next(iter(ctx.source_revisions.values()), {})
-        output = ctx.new_location(ctx.output_artifacts[0]) if ctx.output_artifacts else None
+        locations = {name: ctx.new_location(name) for name in ctx.output_artifacts}
+        single = locations[ctx.output_artifacts[0]] if len(locations) == 1 else None
         build = self.builds.start_build(BuildRequest(
             project_name=config["ProjectName"], source_zip=source,
-            source_version=f"arn:aws:s3:::{ctx.input_artifacts[primary][0]}/{ctx.input_artifacts[primary][1]}",
+            source_version=_arn(ctx.input_artifacts[primary]),
             resolved_source_version=revision.get("CommitId", ""),
             initiator=f"codepipeline/{ctx.pipeline_name}", env_override_list=env_list or None,
-            output_location=output,
+            output_location=single, secondary_sources=secondary or None,
+            secondary_output_locations=locations if len(locations) > 1 else None,
         ))
         if ctx.on_external_id:
             ctx.on_external_id(build["id"])
@@ -191,9 +212,8 @@ class CodeBuildAction:
             reason = (failed.get("contexts") or [{}])[0].get("message", "")
             return ActionOutcome("Failed", external_id=build["id"], output_variables=variables,
                                  error=f"Build {done['buildStatus']} in phase {failed.get('phaseType', '?')}: {reason}")
-        outputs = {ctx.output_artifacts[0]: output} if output else {}
         return ActionOutcome("Succeeded", external_id=build["id"], summary=f"Build {done['buildNumber']} succeeded",
-                             output_artifacts=outputs, output_variables=variables)
+                             output_artifacts=locations, output_variables=variables)
 
 
 class CodeDeployAction:
@@ -218,6 +238,10 @@ class CodeDeployAction:
                                  error=f"Deployment {done['deploymentId']} {done['status']}: {error}")
         return ActionOutcome("Succeeded", external_id=done["deploymentId"],
                              summary=f"Deployment {done['deploymentId']} succeeded")
+
+
+def _arn(location: Location) -> str:
+    return f"arn:aws:s3:::{location[0]}/{location[1]}"
 
 
 def _environment_variables(text: str | None) -> list[dict]:
