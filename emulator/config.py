@@ -34,6 +34,8 @@ class Settings:
     traffic_rate: float = 5.0
     # emulated seconds a deployment to a group with alarms keeps watching them after its last instance
     deploy_bake_seconds: float = 300.0
+    # seconds between two checks of the objects of S3 source actions that poll (0: never poll)
+    s3_poll_seconds: float = 2.0
 
     @property
     def data_dir(self) -> Path:
@@ -104,6 +106,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         time_scale=_number(env, "PIPELOCAL_TIME_SCALE", 1.0),
         traffic_rate=_number(env, "PIPELOCAL_TRAFFIC_RATE", 5.0),
         deploy_bake_seconds=_number(env, "PIPELOCAL_DEPLOY_BAKE_SECONDS", 300.0),
+        s3_poll_seconds=_number(env, "PIPELOCAL_S3_POLL_SECONDS", 2.0),
     )
 
 

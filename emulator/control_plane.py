@@ -31,6 +31,7 @@ from emulator.services.codepipeline.action_providers import (
 )
 from emulator.services.codepipeline.executions import Executions
 from emulator.services.codepipeline.pipelines import Pipelines
+from emulator.services.codepipeline.s3_source_poller import S3SourcePoller
 from emulator.state.database import Database
 from emulator.store.object_store import ObjectStore
 
@@ -59,6 +60,7 @@ class ControlPlane:
     alarm_monitor: DeploymentAlarmMonitor | None = None
     host_metrics: HostMetrics | None = None
     batches: BatchService | None = None
+    s3_poller: S3SourcePoller | None = None
 
     def on_push(self, repository: str, before: dict[str, str], after: dict[str, str]) -> list[str]:
         """A push to a watched branch starts the pipelines whose source it is."""
@@ -89,11 +91,14 @@ class ControlPlane:
         return report
 
     def start_monitoring(self) -> None:
-        """The alarm evaluator and the fleet's traffic generator run for the life of the process."""
+        """The alarm evaluator, the fleet's traffic generator and the S3 source poller run for the life
+        of the process."""
         if self.alarms:
             self.alarms.start()
         if self.traffic:
             self.traffic.start()
+        if self.s3_poller:
+            self.s3_poller.start()
 
 
 def assemble(settings: Settings, runtime: ContainerRuntime, gateway: str) -> ControlPlane:
@@ -137,4 +142,5 @@ def assemble(settings: Settings, runtime: ContainerRuntime, gateway: str) -> Con
     deployments.alarm_monitor = monitor
     return ControlPlane(settings, db, orch, store, runtime, repos, projects, builds, apps, fleet, queue,
                         deployments, pipelines, executions, params, scale, metrics, alarms, traffic, monitor,
-                        HostMetrics(metrics), batches=BatchService(orch, builds))
+                        HostMetrics(metrics), batches=BatchService(orch, builds),
+                        s3_poller=S3SourcePoller(pipelines, executions, store, settings.s3_poll_seconds))
