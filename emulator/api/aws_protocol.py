@@ -27,7 +27,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from emulator.api.pagination import InvalidToken, Pagination
-from emulator.domain.errors import Conflict, NotFound, SpecError
+from emulator.domain.errors import Conflict, InvalidField, NotFound, SpecError
 from emulator.domain.statuses import TransitionRefused
 
 log = logging.getLogger(__name__)
@@ -130,7 +130,8 @@ def translate(exc: Exception, provider: Any, op: OperationModel) -> AwsError:
 
     Providers declare `NOT_FOUND` (resource kind -> exception), `CONFLICT`, `INVALID` (bad input)
     and `STATE` (a request the resource's state refuses); the last three are one name, or a map
-    from operation name to name with "*" as the default.
+    from operation name to name with "*" as the default. `INVALID_FIELDS` maps the field an
+    `InvalidField` names to its own exception (loadBalancerInfo -> InvalidLoadBalancerInfoException).
     """
     if isinstance(exc, NotFound):
         code = getattr(provider, "NOT_FOUND", {}).get(exc.kind, "ResourceNotFoundException")
@@ -141,6 +142,8 @@ def translate(exc: Exception, provider: Any, op: OperationModel) -> AwsError:
         return AwsError(_declared(provider, "STATE", op, "InvalidStateException"), str(exc))
     if isinstance(exc, LookupError):
         return AwsError("ResourceNotFoundException", str(exc))
+    if isinstance(exc, InvalidField) and exc.field in getattr(provider, "INVALID_FIELDS", {}):
+        return AwsError(provider.INVALID_FIELDS[exc.field], str(exc))
     return AwsError(_declared(provider, "INVALID", op, _validation_code(op)), str(exc))
 
 

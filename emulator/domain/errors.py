@@ -26,3 +26,11 @@ class NotFound(LookupError):
 
 class Conflict(ValueError):
     """The request contradicts existing state (a name already taken, a transition not allowed)."""
+
+
+class InvalidField(ValueError):
+    """Bad input in one named request field, so each API can answer with that field's own exception."""
+
+    def __init__(self, field: str, message: str):
+        self.field = field
+        super().__init__(message)

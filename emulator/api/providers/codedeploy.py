@@ -27,6 +27,16 @@ class CodeDeployProvider:
                "CreateDeploymentConfig": "InvalidMinimumHealthyHostValueException",
                "DeleteDeploymentConfig": "InvalidOperationException",
                "CreateDeployment": "InvalidRevisionException", "*": "InvalidOperationException"}
+    # The field an InvalidField names -> the exception CodeDeploy answers for it.
+    INVALID_FIELDS = {"deploymentStyle": "InvalidDeploymentStyleException",
+                      "loadBalancerInfo": "InvalidLoadBalancerInfoException",
+                      "blueGreenDeploymentConfiguration": "InvalidBlueGreenDeploymentConfigurationException",
+                      "trafficRoutingConfig": "InvalidTrafficRoutingConfigurationException",
+                      "targetInstances": "InvalidTargetInstancesException",
+                      "deploymentConfigName": "InvalidDeploymentConfigNameException",
+                      "deploymentWaitType": "InvalidDeploymentWaitTypeException",
+                      "deploymentType": "UnsupportedActionForDeploymentTypeException",
+                      "deploymentStatus": "DeploymentIsNotInReadyStateException"}
 
     def __init__(self, apps: Applications, deployments: DeploymentService, fleet: Fleet):
         self.apps = apps
@@ -128,7 +138,8 @@ class CodeDeployProvider:
         create = getattr(self.apps, "create_config", None)
         if create is None:
             raise AwsError("NotImplemented", "CreateDeploymentConfig is not implemented yet", 501)
-        config = create(p["deploymentConfigName"], p.get("minimumHealthyHosts"), p.get("computePlatform", "Server"))
+        config = create(p["deploymentConfigName"], p.get("minimumHealthyHosts"), p.get("computePlatform", "Server"),
+                        p.get("trafficRoutingConfig"))
         return {"deploymentConfigId": config.get("deploymentConfigId", config["deploymentConfigName"])}
 
     def DeleteDeploymentConfig(self, p: dict) -> dict:
@@ -151,9 +162,16 @@ class CodeDeployProvider:
             config_name=p.get("deploymentConfigName"), description=p.get("description", ""),
             file_exists_behavior=p.get("fileExistsBehavior", "DISALLOW"),
             ignore_application_stop_failures=bool(p.get("ignoreApplicationStopFailures")),
-            auto_rollback=p.get("autoRollbackConfiguration"),
+            auto_rollback=p.get("autoRollbackConfiguration"), target_instances=p.get("targetInstances"),
         )
         return {"deploymentId": deployment["deploymentId"]}
+
+    def ContinueDeployment(self, p: dict) -> dict:
+        if "deploymentId" not in p:
+            raise AwsError("DeploymentIdRequiredException", "deploymentId is required")
+        self._deployment(p["deploymentId"])
+        self.deployments.continue_deployment(p["deploymentId"], p.get("deploymentWaitType", "READY_WAIT"))
+        return {}
 
     def GetDeployment(self, p: dict) -> dict:
         return {"deploymentInfo": self._deployment(p["deploymentId"])}
@@ -184,7 +202,8 @@ class CodeDeployProvider:
 
     def _deployment(self, deployment_id: str) -> dict:
         doc = dict(self.deployments.get(deployment_id))
-        doc["deploymentStatusMessages"] = [doc["errorInformation"]["message"]] if doc.get("errorInformation") else []
+        doc["deploymentStatusMessages"] = list(doc.get("deploymentStatusMessages") or []) + (
+            [doc["errorInformation"]["message"]] if doc.get("errorInformation") else [])
         return doc
 
     # ------------------------------------------------------------ instances and targets
@@ -228,14 +247,15 @@ class CodeDeployProvider:
     def _instance_summary(t: dict) -> dict:
         return {"deploymentId": t["deploymentId"], "instanceId": t["targetArn"], "status": t["status"],
                 "lastUpdatedAt": t.get("updatedAt"), "lifecycleEvents": t.get("lifecycleEvents", []),
-                "instanceType": "Blue"}
+                "instanceType": t.get("instanceLabel", "Blue")}
 
     @staticmethod
     def _target_shape(t: dict) -> dict:
         return {"deploymentTargetType": "InstanceTarget", "instanceTarget": {
             "deploymentId": t["deploymentId"], "targetId": t["instanceId"], "targetArn": t["targetArn"],
             "status": t["status"], "lastUpdatedAt": t.get("updatedAt"),
-            "lifecycleEvents": t.get("lifecycleEvents", [])}}
+            "lifecycleEvents": t.get("lifecycleEvents", []),
+            **({"instanceLabel": t["instanceLabel"]} if t.get("instanceLabel") else {})}}
 
     # ------------------------------------------------------------ on-premises instances
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import time
 import uuid
 
-from emulator.domain import deployment_math
-from emulator.domain.errors import Conflict, NotFound
+from emulator.domain import deployment_math, deployment_style, traffic_routing
+from emulator.domain.errors import Conflict, InvalidField, NotFound
 from emulator.state.database import Database
 
 APPLICATION = "codedeploy-application"
@@ -58,9 +58,8 @@ class Applications:
             "serviceRoleArn": options.get("serviceRoleArn", f"arn:aws:iam::{self.db.account}:role/CodeDeployRole"),
             "autoRollbackConfiguration": options.get("autoRollbackConfiguration") or {"enabled": False, "events": []},
             "alarmConfiguration": alarm_configuration(options.get("alarmConfiguration")),
-            "deploymentStyle": options.get("deploymentStyle") or
-            {"deploymentType": "IN_PLACE", "deploymentOption": "WITHOUT_TRAFFIC_CONTROL"},
             "computePlatform": "Server",
+            **traffic_settings(options),
         }
         return self.db.put(GROUP, key, group, parent=application)
 
@@ -72,19 +71,30 @@ class Applications:
         return group
 
     def update_group(self, application: str, name: str, **changes) -> dict:
-        self.get_group(application, name)
+        group = self.get_group(application, name)
+        if {"deploymentStyle", "loadBalancerInfo", "blueGreenDeploymentConfiguration"} & set(changes):
+            changes.update(traffic_settings({**group, **changes}))
         return self.db.update(GROUP, f"{application}/{name}", **changes)
 
     def list_groups(self, application: str) -> list[dict]:
         return self.db.list(GROUP, parent=application)
 
     def create_config(self, name: str, minimum_healthy_hosts: dict | None = None,
-                      compute_platform: str = "Server") -> dict:
-        """A custom EC2/on-premises configuration: minimumHealthyHosts HOST_COUNT or FLEET_PERCENT."""
-        if not name or name in deployment_math.PREDEFINED or self.db.get(CONFIG, name):
+                      compute_platform: str = "Server", traffic_routing_config: dict | None = None) -> dict:
+        """A custom EC2/on-premises configuration: minimumHealthyHosts HOST_COUNT or FLEET_PERCENT, or a
+        trafficRoutingConfig that blue/green groups with two target groups shift weights by."""
+        if not name or name in deployment_math.PREDEFINED or name in traffic_routing.PREDEFINED or \
+                self.db.get(CONFIG, name):
             raise Conflict(f"Deployment configuration {name!r} already exists")
         if compute_platform != "Server":
             raise ValueError("computePlatform: only Server (EC2/on-premises) configurations are supported")
+        if traffic_routing_config is not None:
+            if minimum_healthy_hosts:
+                raise InvalidField("trafficRoutingConfig", "give either minimumHealthyHosts or trafficRoutingConfig, "
+                                                           "not both")
+            return self.db.put(CONFIG, name, {
+                "deploymentConfigId": str(uuid.uuid4()), "deploymentConfigName": name, "computePlatform": "Server",
+                "trafficRoutingConfig": traffic_routing.validate(traffic_routing_config), "createTime": time.time()})
         mhh = minimum_healthy_hosts or {}
         kind, value = mhh.get("type"), mhh.get("value")
         if kind not in ("HOST_COUNT", "FLEET_PERCENT"):
@@ -98,10 +108,11 @@ class Applications:
             "minimumHealthyHosts": {"type": kind, "value": value}, "createTime": time.time()})
 
     def list_configs(self) -> list[str]:
-        return list(deployment_math.PREDEFINED) + [c["deploymentConfigName"] for c in self.db.list(CONFIG)]
+        return list(deployment_math.PREDEFINED) + list(traffic_routing.PREDEFINED) + \
+            [c["deploymentConfigName"] for c in self.db.list(CONFIG)]
 
     def delete_config(self, name: str) -> None:
-        if name in deployment_math.PREDEFINED:
+        if name in deployment_math.PREDEFINED or name in traffic_routing.PREDEFINED:
             raise ValueError(f"{name} is predefined and cannot be deleted")
         self.get_config(name)
         self.db.delete(CONFIG, name)
@@ -110,10 +121,28 @@ class Applications:
         if name in deployment_math.PREDEFINED:
             return {"deploymentConfigName": name, "computePlatform": "Server",
                     "minimumHealthyHosts": deployment_math.PREDEFINED[name]}
+        if name in traffic_routing.PREDEFINED:
+            return {"deploymentConfigName": name, "computePlatform": "Server",
+                    "minimumHealthyHosts": deployment_math.PREDEFINED["CodeDeployDefault.AllAtOnce"],
+                    "trafficRoutingConfig": traffic_routing.PREDEFINED[name]}
         config = self.db.get(CONFIG, name)
         if config is None:
             raise NotFound("DeploymentConfig", name)
         return config
+
+
+def traffic_settings(options: dict) -> dict:
+    """deploymentStyle, loadBalancerInfo and blueGreenDeploymentConfiguration, checked together."""
+    style = deployment_style.deployment_style(options.get("deploymentStyle"))
+    lb_info = deployment_style.load_balancer_info(options.get("loadBalancerInfo"))
+    deployment_style.check_group(style, lb_info)
+    settings = {"deploymentStyle": style}
+    if lb_info:
+        settings["loadBalancerInfo"] = lb_info
+    if style["deploymentType"] == "BLUE_GREEN":
+        settings["blueGreenDeploymentConfiguration"] = deployment_style.blue_green_configuration(
+            options.get("blueGreenDeploymentConfiguration"))
+    return settings
 
 
 _FILTER_TYPES = ("KEY_ONLY", "VALUE_ONLY", "KEY_AND_VALUE")

@@ -17,17 +17,20 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 
 from emulator import contracts
 from emulator.domain import appspec as appspec_model
-from emulator.domain import deployment_math, statuses
-from emulator.domain.errors import NotFound, SpecError
+from emulator.domain import deployment_math, statuses, traffic_routing
+from emulator.domain.errors import InvalidField, NotFound, SpecError
 from emulator.orchestration import Orchestrator
 from emulator.services.codedeploy.applications import Applications
 from emulator.services.codedeploy.command_queue import CommandQueue
 from emulator.services.codedeploy.fleet import Fleet
+from emulator.services.codedeploy.traffic_control import TrafficControl
+from emulator.services.cloudwatch.time_scale import TimeScale
 from emulator.store.object_store import ObjectStore
 
 KIND = statuses.DEPLOYMENT
 TARGET = statuses.DEPLOYMENT_TARGET
 EVENT_LOG = "lifecycle-event"
+LIVE_ENVIRONMENT = "codedeploy-live-environment"  # deployment group id -> the instances serving it
 APPSPEC_NAMES = ("appspec.yml", "appspec.yaml")
 BUNDLE_TYPES = ("zip", "tar", "tgz")
 LOG_TAIL = 4096  # Diagnostics.logTail: "up to the last 4 KB of the diagnostic log"
@@ -57,6 +60,16 @@ class DeploymentService:
         # CloudWatch, when wired: `alarms_in_alarm(group)`, `bake_time(group)` (see cloudwatch/deployment_alarms.py)
         self.alarm_monitor = None
         self._alarm_stops: dict[str, list[str]] = {}
+        # The load balancer stand-in and the time scale, when wired (traffic control, blue/green).
+        self.load_balancing = None
+        self.time_scale: TimeScale | None = None
+        self._continue_requested: dict[str, set[str]] = {}
+
+    @property
+    def traffic(self) -> TrafficControl:
+        if self.load_balancing is None:
+            raise InvalidField("loadBalancerInfo", "no load balancer service is running in this control plane")
+        return TrafficControl(self.load_balancing, self.time_scale or TimeScale(1.0))
 
     # ------------------------------------------------------------ API
 
@@ -66,12 +79,14 @@ class DeploymentService:
                           creator: str = "user", rollback_of: str | None = None,
                           auto_rollback: dict | None = None, target_instances: dict | None = None,
                           instance_names: list[str] | None = None, appspec_file: str | None = None,
-                          lifecycle_events: list[str] | None = None) -> dict:
+                          lifecycle_events: list[str] | None = None, blue_green_rollback_of: str | None = None
+                          ) -> dict:
         """`instance_names`, `appspec_file` and `lifecycle_events` are what `codedeploy-local` offers
         (named instances, --appspec-filename, --events); the rest is CreateDeployment's."""
         group = self.apps.get_group(application, group_name)
         config = config_name or group["deploymentConfigName"]
-        self.apps.get_config(config)
+        self._check_traffic_settings(group, self.apps.get_config(config), target_instances,
+                                     rollback=bool(blue_green_rollback_of))
         if revision.get("revisionType", "S3") != "S3":
             raise ValueError("Only S3 revisions are supported (revisionType S3)")
         location = revision.get("s3Location") or {}
@@ -100,6 +115,7 @@ class DeploymentService:
             "ignoreApplicationStopFailures": ignore_application_stop_failures,
             "fileExistsBehavior": file_exists_behavior,
             "deploymentStyle": group["deploymentStyle"],
+            **{k: group[k] for k in ("loadBalancerInfo", "blueGreenDeploymentConfiguration") if group.get(k)},
             "autoRollbackConfiguration": auto_rollback or group["autoRollbackConfiguration"],
             "computePlatform": "Server",
             "deploymentOverview": {"Pending": 0, "InProgress": 0, "Succeeded": 0, "Failed": 0, "Skipped": 0,
@@ -107,7 +123,8 @@ class DeploymentService:
         }
         if target_instances:
             doc["targetInstances"] = target_instances
-        extras = {"_instanceNames": instance_names, "_appspecFile": appspec_file, "_events": events}
+        extras = {"_instanceNames": instance_names, "_appspecFile": appspec_file, "_events": events,
+                  "_blueGreenRollbackOf": blue_green_rollback_of}
         doc.update({k: v for k, v in extras.items() if v})
         if rollback_of:
             doc["rollbackInfo"] = {"rollbackTriggeringDeploymentId": rollback_of,
@@ -149,6 +166,82 @@ class DeploymentService:
             self._stop_requested.add(deployment_id)
             self._slots.notify_all()
         return self.get(deployment_id)
+
+    def continue_deployment(self, deployment_id: str, wait_type: str = "READY_WAIT") -> dict:
+        """ContinueDeployment: reroute now (READY_WAIT) or end the original instances' wait now
+        (TERMINATION_WAIT)."""
+        doc = self.get(deployment_id)
+        if wait_type not in ("READY_WAIT", "TERMINATION_WAIT"):
+            raise InvalidField("deploymentWaitType", f"deploymentWaitType {wait_type!r}: expected READY_WAIT or "
+                                                     "TERMINATION_WAIT")
+        if doc["deploymentStyle"]["deploymentType"] != "BLUE_GREEN":
+            raise InvalidField("deploymentType", f"Deployment {deployment_id} is an in-place deployment: only "
+                                                 "blue/green deployments wait to continue")
+        waiting = doc["status"] == "Ready" if wait_type == "READY_WAIT" else \
+            bool(doc.get("instanceTerminationWaitTimeStarted")) and not statuses.is_terminal(KIND, doc["status"])
+        if not waiting:
+            raise InvalidField("deploymentStatus", f"Deployment {deployment_id} is {doc['status']}, not waiting for "
+                                                   f"{'a continue to reroute traffic' if wait_type == 'READY_WAIT' else 'the original instances to be terminated'}")
+        with self._slots:
+            self._continue_requested.setdefault(deployment_id, set()).add(wait_type)
+            self._slots.notify_all()
+        return self.get(deployment_id)
+
+    def continue_requested(self, deployment_id: str, wait_type: str) -> bool:
+        return wait_type in self._continue_requested.get(deployment_id, set())
+
+    def _check_traffic_settings(self, group: dict, config: dict, target_instances: dict | None,
+                                rollback: bool) -> None:
+        """Refuses now what would fail later: a missing target group, a shifting configuration on a group
+        that cannot shift, a blue/green group with no replacement environment."""
+        style = group["deploymentStyle"]
+        routing = config.get("trafficRoutingConfig")
+        shifting = routing and routing.get("type") != "AllAtOnce"
+        pair = (group.get("loadBalancerInfo") or {}).get("targetGroupPairInfoList")
+        if shifting and (style["deploymentType"] != "BLUE_GREEN" or not pair):
+            raise InvalidField("deploymentConfigName", f"{config['deploymentConfigName']} shifts traffic step by step "
+                               f"({traffic_routing.describe(routing)}): that needs a BLUE_GREEN deployment group whose "
+                               "loadBalancerInfo.targetGroupPairInfoList names two target groups behind one load "
+                               "balancer; use a minimumHealthyHosts configuration such as CodeDeployDefault.AllAtOnce "
+                               "for this group")
+        if style["deploymentOption"] == "WITH_TRAFFIC_CONTROL":
+            try:
+                self.traffic.target_groups(group)
+            except LookupError as exc:
+                raise InvalidField("loadBalancerInfo", f"deployment group {group['deploymentGroupName']}: {exc}; "
+                                                       "create it first (pipelocal lb create-target-group)") from None
+        if style["deploymentType"] == "BLUE_GREEN" and not rollback:
+            provisioning = group["blueGreenDeploymentConfiguration"]["greenFleetProvisioningOption"]["action"]
+            given = target_instances or {}
+            if provisioning == "DISCOVER_EXISTING" and not (given.get("tagFilters") or
+                                                            (given.get("ec2TagSet") or {}).get("ec2TagSetList")):
+                raise InvalidField("targetInstances", "this blue/green group discovers existing instances "
+                                   "(greenFleetProvisioningOption DISCOVER_EXISTING): give targetInstances.tagFilters "
+                                   "naming the replacement instances, or set the group's greenFleetProvisioningOption "
+                                   "to COPY_AUTO_SCALING_GROUP to copy the fleet")
+            if provisioning == "DISCOVER_EXISTING" and shifting:
+                replacements = self.fleet.matching(given.get("tagFilters") or [],
+                                                   (given.get("ec2TagSet") or {}).get("ec2TagSetList"))
+                originals = {i["instanceId"] for i in self.original_environment(group)}
+                if not [i for i in replacements if i["instanceId"] not in originals]:
+                    raise InvalidField("targetInstances", "the fleet is too small to split: targetInstances matches "
+                                       "no running instance outside the original environment, so no traffic can "
+                                       "shift to a replacement; launch instances with other tags for it, or copy "
+                                       "the fleet (COPY_AUTO_SCALING_GROUP)")
+
+    def original_environment(self, group: dict) -> list[dict]:
+        """The instances serving the group now: those the last blue/green release moved traffic to, or,
+        before any, those the group's tags select."""
+        live = self.db.get(LIVE_ENVIRONMENT, group["deploymentGroupId"])
+        if live:
+            running = {i["instanceId"]: i for i in self.fleet.running()}
+            found = [running[i] for i in live["instanceIds"] if i in running]
+            if found:
+                return found
+        return self._targets({}, group)
+
+    def set_live_environment(self, group: dict, instance_ids: list[str]) -> None:
+        self.db.put(LIVE_ENVIRONMENT, group["deploymentGroupId"], {"instanceIds": instance_ids})
 
     def redeploy(self, deployment_id: str, **overrides) -> dict:
         """A new deployment of an earlier deployment's revision to the same group."""
@@ -208,6 +301,7 @@ class DeploymentService:
             with self._slots:
                 self._stop_requested.discard(deployment_id)
                 self._alarm_stops.pop(deployment_id, None)
+                self._continue_requested.pop(deployment_id, None)
                 queue = self._group_queue.get(group_id, [])
                 if deployment_id in queue:
                     queue.remove(deployment_id)
@@ -233,6 +327,12 @@ class DeploymentService:
     def _deploy(self, deployment_id: str) -> None:
         doc = self.db.get(KIND, deployment_id)
         group = self.apps.get_group(doc["applicationName"], doc["deploymentGroupName"])
+        if doc["deploymentStyle"]["deploymentType"] == "BLUE_GREEN":
+            from emulator.services.codedeploy.blue_green import BlueGreenRelease, BlueGreenRollback
+
+            runner = BlueGreenRollback if doc.get("_blueGreenRollbackOf") else BlueGreenRelease
+            runner(self, deployment_id, group).run()
+            return
         instances = self._targets(doc, group)
         self.orch.transition(KIND, deployment_id, "InProgress", startTime=time.time())
         if not instances:
@@ -242,23 +342,15 @@ class DeploymentService:
                       "instances you want to deploy to, and then try again."})
             return
         location = doc["revision"]["s3Location"]
-        events = doc.get("_events") or appspec_model.LIFECYCLE_ORDER_IN_PLACE
-        custom = [e for e in events if e not in appspec_model.LIFECYCLE_ORDER_IN_PLACE_WITH_LOAD_BALANCER]
-        spec, spec_error, etag = self._read_revision(location, doc.get("_appspecFile"), custom)
-        if spec is not None:
-            self.orch.update(KIND, deployment_id, event=False, _appspec=_spec_to_doc(spec))
+        events = in_place_events(doc)
+        spec, spec_error, etag = self.read_revision_once(deployment_id)
         config = self.apps.get_config(doc["deploymentConfigName"])
         plan = deployment_math.plan(config["minimumHealthyHosts"], len(instances))
         self.orch.update(KIND, deployment_id, event=False,
                          configurationExplained=deployment_math.explain(doc["deploymentConfigName"], plan,
                                                                         len(instances)))
         for inst in instances:
-            self.orch.create(TARGET, f"{deployment_id}:{inst['instanceId']}", {
-                "id": f"{deployment_id}:{inst['instanceId']}", "deploymentId": deployment_id,
-                "instanceId": inst["instanceId"], "name": inst["name"], "targetArn":
-                f"arn:aws:ec2:{self.db.region}:{self.db.account}:instance/{inst['instanceId']}",
-                "lifecycleEvents": [{"lifecycleEventName": e, "status": "Pending"} for e in events],
-            }, parent=deployment_id)
+            self.create_target(deployment_id, inst, events)
         self._overview(deployment_id)
 
         outcomes: dict[str, bool] = {}
@@ -368,6 +460,26 @@ class DeploymentService:
                 found.setdefault(inst["instanceId"], inst)
         return list(found.values())
 
+    def read_revision_once(self, deployment_id: str):
+        """Reads and checks the deployment's revision, and keeps its hooks for later deployments."""
+        doc = self.db.get(KIND, deployment_id)
+        events = doc.get("_events") or []
+        custom = [e for e in events if e not in appspec_model.LIFECYCLE_ORDER_IN_PLACE_WITH_LOAD_BALANCER]
+        spec, spec_error, etag = self._read_revision(doc["revision"]["s3Location"], doc.get("_appspecFile"), custom)
+        if spec is not None:
+            self.orch.update(KIND, deployment_id, event=False, _appspec=_spec_to_doc(spec))
+        return spec, spec_error, etag
+
+    def create_target(self, deployment_id: str, instance: dict, events: list[str], label: str | None = None) -> None:
+        target_id = f"{deployment_id}:{instance['instanceId']}"
+        doc = {"id": target_id, "deploymentId": deployment_id, "instanceId": instance["instanceId"],
+               "name": instance["name"],
+               "targetArn": f"arn:aws:ec2:{self.db.region}:{self.db.account}:instance/{instance['instanceId']}",
+               "lifecycleEvents": [{"lifecycleEventName": e, "status": "Pending"} for e in events]}
+        if label:
+            doc["instanceLabel"] = label
+        self.orch.create(TARGET, target_id, doc, parent=deployment_id)
+
     def _read_revision(self, location: dict, appspec_file: str | None = None, custom_events=()):
         """(appspec or None, the SpecError if the revision is unusable, the bundle's ETag)."""
         file = location.get("key", "revision")
@@ -390,10 +502,23 @@ class DeploymentService:
 
     def _deploy_instance(self, deployment_id: str, instance_id: str, spec, spec_error, location: dict,
                          etag: str) -> bool:
+        doc = self.db.get(KIND, deployment_id)
+        if not self.run_events(deployment_id, instance_id, in_place_events(doc), spec, spec_error, location, etag):
+            return False
+        self._finish_target(f"{deployment_id}:{instance_id}", "Succeeded", None)
+        return True
+
+    def run_events(self, deployment_id: str, instance_id: str, events: list[str], spec, spec_error,
+                   location: dict, etag: str, hooks_from: dict[str, str | None] | None = None) -> bool:
+        """Runs `events` on one instance in order; a failure ends the target Failed. `hooks_from` names,
+        per event, the deployment whose revision's scripts run (a blue/green rollback's choice);
+        otherwise ApplicationStop and Before/AfterBlockTraffic take the instance's last successful
+        revision and every other event the current one."""
         target_id = f"{deployment_id}:{instance_id}"
         doc = self.db.get(KIND, deployment_id)
         instance = self.db.get("instance", instance_id)
-        self.orch.transition(TARGET, target_id, "InProgress")
+        if self.db.get(TARGET, target_id)["status"] == "Pending":
+            self.orch.transition(TARGET, target_id, "InProgress")
         last_deployment = (instance.get("lastSuccessful") or {}).get(doc["deploymentGroupId"])
         env = {
             "APPLICATION_NAME": doc["applicationName"],
@@ -406,7 +531,7 @@ class DeploymentService:
         }
         if location.get("version"):
             env["BUNDLE_VERSION"] = location["version"]
-        for event in doc.get("_events") or appspec_model.LIFECYCLE_ORDER_IN_PLACE:
+        for event in events:
             if deployment_id in self._stop_requested:
                 self._finish_target(target_id, "Skipped" if event == appspec_model.APPLICATION_STOP else "Failed",
                                     "stopped")
@@ -415,16 +540,14 @@ class DeploymentService:
                 command_id=f"{target_id}:{event}", deployment_id=deployment_id,
                 deployment_group_id=doc["deploymentGroupId"], lifecycle_event=event, env=env,
             )
-            if event == appspec_model.APPLICATION_STOP:
-                previous = self.db.get(KIND, last_deployment) if last_deployment else None
-                if not previous or not previous.get("_appspec"):
-                    # The AWS agent treats a missing last revision like an event without scripts: a no-op
-                    # that reports success (hook_executor's is_noop), so the console shows Succeeded.
-                    self._set_event(target_id, event, "Succeeded", start=time.time(), diagnostics=_NO_SCRIPTS)
-                    continue
-                command.archive_deployment_id = last_deployment
-                command.scripts = appspec_model.hooks_for(_spec_from_doc(previous["_appspec"]), event)
-            elif event == appspec_model.DOWNLOAD_BUNDLE:
+            source = (hooks_from or {}).get(event, last_deployment if event in appspec_model.LAST_SUCCESSFUL_EVENTS
+                                            else deployment_id)
+            if event in (appspec_model.BLOCK_TRAFFIC, appspec_model.ALLOW_TRAFFIC):
+                if not self._traffic_event(target_id, event, doc, instance):
+                    self._finish_target(target_id, "Failed", f"{event} failed")
+                    return False
+                continue
+            if event == appspec_model.DOWNLOAD_BUNDLE:
                 if spec_error is not None:
                     self._set_event(target_id, event, "Failed", diagnostics={
                         "errorCode": "UnknownError", "scriptName": "", "message": str(spec_error),
@@ -438,9 +561,18 @@ class DeploymentService:
                 command.files = appspec_model.to_file_mappings(spec)
                 command.permissions = appspec_model.to_permissions(spec)
                 command.file_exists_behavior = spec.file_exists_behavior or doc.get("fileExistsBehavior") or "DISALLOW"
-            else:
+            elif source == deployment_id:
                 command.archive_deployment_id = deployment_id
-                command.scripts = appspec_model.hooks_for(spec, event)
+                command.scripts = appspec_model.hooks_for(spec, event) if spec is not None else []
+            else:
+                previous = self.db.get(KIND, source) if source else None
+                if not previous or not previous.get("_appspec"):
+                    # The AWS agent treats a missing last revision like an event without scripts: a no-op
+                    # that reports success (hook_executor's is_noop), so the console shows Succeeded.
+                    self._set_event(target_id, event, "Succeeded", start=time.time(), diagnostics=_NO_SCRIPTS)
+                    continue
+                command.archive_deployment_id = source
+                command.scripts = appspec_model.hooks_for(_spec_from_doc(previous["_appspec"]), event)
             if event not in appspec_model.AGENT_EVENTS and not command.scripts:
                 self._set_event(target_id, event, "Succeeded", start=time.time(), diagnostics=_NO_SCRIPTS)
                 continue
@@ -450,8 +582,31 @@ class DeploymentService:
             if not ok:
                 self._finish_target(target_id, "Failed", f"{event} failed")
                 return False
-        self._finish_target(target_id, "Succeeded", None)
         return True
+
+    def _traffic_event(self, target_id: str, event: str, doc: dict, instance: dict) -> bool:
+        """BlockTraffic / AllowTraffic: CodeDeploy's own work on the load balancer, no agent involved."""
+        started = time.time()
+        self._set_event(target_id, event, "InProgress", start=started)
+        group = self.apps.get_group(doc["applicationName"], doc["deploymentGroupName"])
+        try:
+            groups = self.traffic_groups_for(doc["deploymentId"], group, instance["instanceId"])
+            traffic = self.traffic
+            ok, message = (traffic.block(groups, instance["instanceId"]) if event == appspec_model.BLOCK_TRAFFIC
+                           else traffic.allow(groups, instance))
+        except (LookupError, ValueError) as exc:
+            ok, message = False, str(exc)
+        self.db.append_log(EVENT_LOG, f"{target_id}:{event}", message + "\n")
+        self._set_event(target_id, event, "Succeeded" if ok else "Failed", start=started, end=time.time(),
+                        diagnostics=_NO_SCRIPTS if ok else {"errorCode": "UnknownError", "scriptName": "",
+                                                            "message": message, "logTail": message})
+        return ok
+
+    def traffic_groups_for(self, deployment_id: str, group: dict, instance_id: str) -> list[str]:
+        """The target groups an instance's traffic events act on: a blue/green release with two target
+        groups registers the replacement in the idle one and blocks the original in the live one."""
+        chosen = (self.db.get(KIND, deployment_id) or {}).get("_trafficGroups") or {}
+        return chosen.get(instance_id) or self.traffic.target_groups(group)
 
     def _dispatch(self, target_id: str, instance_id: str, command: contracts.HostCommand) -> bool:
         event = command.lifecycle_event
@@ -538,7 +693,12 @@ class DeploymentService:
             wanted = doc["_rollbackOnStop"]
         group = self.apps.get_group(doc["applicationName"], doc["deploymentGroupName"])
         last = group.get("lastSuccessfulDeployment")
-        if not wanted or not last or doc.get("creator") == "codeDeployRollback":
+        if not wanted or doc.get("creator") == "codeDeployRollback":
+            return
+        if doc["deploymentStyle"]["deploymentType"] == "BLUE_GREEN":
+            self._roll_back_blue_green(doc, event, last)
+            return
+        if not last:
             return
         good = self.db.get(KIND, last["deploymentId"])
         rollback = self.create_deployment(
@@ -551,6 +711,31 @@ class DeploymentService:
                      "rollbackMessage": f"Deployment {deployment_id} rolled back by {rollback['deploymentId']} "
                                         f"({event}); redeploying the revision of {last['deploymentId']}"})
         self.orch.update(KIND, deployment_id, rollbackInfo=info)
+
+    def _roll_back_blue_green(self, doc: dict, event: str, last: dict | None) -> None:
+        """Reroutes to the originals as a new deployment, if the release got as far as a replacement."""
+        if not doc.get("_replacements"):
+            return
+        good = self.db.get(KIND, last["deploymentId"]) if last else doc
+        rollback = self.create_deployment(
+            doc["applicationName"], doc["deploymentGroupName"], good["revision"],
+            config_name=doc["deploymentConfigName"], description=f"Rollback of {doc['deploymentId']}",
+            creator="codeDeployRollback", rollback_of=doc["deploymentId"],
+            blue_green_rollback_of=doc["deploymentId"])
+        info = dict(doc.get("rollbackInfo") or {})
+        info.update({"rollbackDeploymentId": rollback["deploymentId"],
+                     "rollbackMessage": f"Deployment {doc['deploymentId']} rolled back by {rollback['deploymentId']} "
+                                        f"({event}): traffic rerouted to the original instances"})
+        self.orch.update(KIND, doc["deploymentId"], rollbackInfo=info)
+
+
+def in_place_events(doc: dict) -> list[str]:
+    """codedeploy-local's --events if given; with a load balancer, the six traffic events around the rest."""
+    if doc.get("_events"):
+        return doc["_events"]
+    if doc["deploymentStyle"].get("deploymentOption") == "WITH_TRAFFIC_CONTROL":
+        return appspec_model.LIFECYCLE_ORDER_IN_PLACE_WITH_LOAD_BALANCER
+    return appspec_model.LIFECYCLE_ORDER_IN_PLACE
 
 
 def _event_order(requested: list[str]) -> list[str]:
