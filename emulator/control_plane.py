@@ -140,6 +140,7 @@ def assemble(settings: Settings, runtime: ContainerRuntime, gateway: str) -> Con
     traffic = FleetTraffic(metrics, scale, fleet_targets(apps, fleet), rate=settings.traffic_rate)
     monitor = DeploymentAlarmMonitor(db, scale, settings.deploy_bake_seconds)
     deployments.alarm_monitor = monitor
+    deployments.time_scale = scale
     return ControlPlane(settings, db, orch, store, runtime, repos, projects, builds, apps, fleet, queue,
                         deployments, pipelines, executions, params, scale, metrics, alarms, traffic, monitor,
                         HostMetrics(metrics), batches=BatchService(orch, builds),
