@@ -14,6 +14,7 @@ BUILD_BATCH = "build-batch"
 DEPLOYMENT = "deployment"
 DEPLOYMENT_TARGET = "deployment-target"
 METRIC_ALARM = "metric-alarm"
+ELB_TARGET = "elb-target"
 
 TERMINAL = {
     PIPELINE_EXECUTION: {"Succeeded", "Failed", "Stopped", "Superseded", "Cancelled"},
@@ -24,6 +25,7 @@ TERMINAL = {
     DEPLOYMENT: {"Succeeded", "Failed", "Stopped"},
     DEPLOYMENT_TARGET: {"Succeeded", "Failed", "Skipped", "Unknown"},
     METRIC_ALARM: set(),
+    ELB_TARGET: set(),
 }
 
 TRANSITIONS: dict[str, dict[str | None, set[str]]] = {
@@ -69,6 +71,17 @@ TRANSITIONS: dict[str, dict[str | None, set[str]]] = {
         "INSUFFICIENT_DATA": {"OK", "ALARM"},
         "OK": {"ALARM", "INSUFFICIENT_DATA"},
         "ALARM": {"OK", "INSUFFICIENT_DATA"},
+    },
+    # Elastic Load Balancing TargetHealth.State: a registered target starts "initial" (or "unused"
+    # when no load balancer forwards to its group); deregistering drains it, then it is removed
+    # ("unused", Target.NotRegistered). Registering a draining target again puts it back to "initial".
+    ELB_TARGET: {
+        None: {"initial", "unused"},
+        "initial": {"healthy", "unhealthy", "draining", "unused"},
+        "healthy": {"unhealthy", "draining", "unused"},
+        "unhealthy": {"healthy", "draining", "unused"},
+        "unused": {"initial", "draining"},
+        "draining": {"initial", "unused"},
     },
 }
 
