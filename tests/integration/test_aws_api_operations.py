@@ -4,7 +4,10 @@ operation of CodeCommit, CodeBuild, CodeDeploy and CodePipeline, and their error
 from __future__ import annotations
 
 import io
+import json
+import os
 import subprocess
+import sys
 import time
 import zipfile
 from pathlib import Path
@@ -364,3 +367,182 @@ def test_parameters_and_secrets(aws):
     assert error_of(sm.get_secret_value, SecretId="api/none")[0] == "ResourceNotFoundException"
     sm.delete_secret(SecretId="api/token")
     assert error_of(sm.get_secret_value, SecretId="api/token")[0] == "ResourceNotFoundException"
+
+
+# ---------------------------------------------------------------- pagination
+
+def _failing_pipeline(name: str) -> dict:
+    """A pipeline whose first execution fails at once (its source object does not exist): cheap to list."""
+    return {"name": name, "roleArn": "arn:aws:iam::000000000000:role/cp",
+            "artifactStore": {"type": "S3", "location": "codepipeline-artifacts-pipelocal"},
+            "stages": [
+                {"name": "Source", "actions": [{
+                    "name": "Src", "actionTypeId": {"category": "Source", "owner": "AWS", "provider": "S3",
+                                                    "version": "1"},
+                    "configuration": {"S3Bucket": "api-page-nothing", "S3ObjectKey": "none.zip",
+                                      "PollForSourceChanges": "false"},
+                    "outputArtifacts": [{"name": "Code"}]}]},
+                {"name": "Gate", "actions": [{
+                    "name": "Approve", "actionTypeId": {"category": "Approval", "owner": "AWS", "provider": "Manual",
+                                                        "version": "1"}}]}]}
+
+
+def test_list_operations_page_with_boto3_paginators_and_the_cli(aws, control_plane):
+    cp, cc, cb = aws("codepipeline"), aws("codecommit"), aws("codebuild")
+    for i in range(3):
+        cp.create_pipeline(pipeline=_failing_pipeline(f"api-page-{i}"))
+        cc.create_repository(repositoryName=f"api-page-{i}")
+    everything = [p["name"] for p in cp.list_pipelines(maxResults=1000)["pipelines"]]
+    assert {f"api-page-{i}" for i in range(3)} <= set(everything)
+
+    first = cp.list_pipelines(maxResults=2)
+    assert len(first["pipelines"]) == 2 and first["nextToken"]
+    pages = list(cp.get_paginator("list_pipelines").paginate(PaginationConfig={"PageSize": 2}))
+    assert len(pages) == (len(everything) + 1) // 2
+    assert [p["name"] for page in pages for p in page["pipelines"]] == everything
+
+    repos = [r["repositoryName"] for page in cc.get_paginator("list_repositories").paginate()
+             for r in page["repositories"]]
+    assert {f"api-page-{i}" for i in range(3)} <= set(repos) and len(repos) == len(set(repos))
+
+    for i in range(3):
+        cp.start_pipeline_execution(name="api-page-0")
+    executions = cp.get_paginator("list_pipeline_executions").paginate(
+        pipelineName="api-page-0", PaginationConfig={"PageSize": 1})
+    assert sum(len(page["pipelineExecutionSummaries"]) for page in executions) == 4
+
+    assert error_of(cp.list_pipelines, nextToken="garbage")[0] == "InvalidNextTokenException"
+    assert error_of(cp.list_pipeline_executions, pipelineName="api-page-0",
+                    nextToken=first["nextToken"])[0] == "InvalidNextTokenException"  # ListPipelines' token
+    assert error_of(cb.list_projects, nextToken="garbage")[0] == "InvalidInputException"
+    assert error_of(cc.list_repositories, nextToken="garbage")[0] == "InvalidContinuationTokenException"
+    assert error_of(aws("codedeploy").list_applications, nextToken="garbage")[0] == "InvalidNextTokenException"
+    assert error_of(cp.list_pipelines, maxResults=1001)[0] == "ValidationException"
+
+    env = {**os.environ, "AWS_ACCESS_KEY_ID": "a", "AWS_SECRET_ACCESS_KEY": "b", "AWS_DEFAULT_REGION": "us-east-1",
+           "AWS_PAGER": ""}
+    cli = [str(Path(sys.executable).with_name("aws")), "--endpoint-url", control_plane.settings.control_url,
+           "--output", "json", "codepipeline", "list-pipelines"]
+    one = json.loads(subprocess.run([*cli, "--max-items", "1"], env=env, capture_output=True, text=True,
+                                    check=True).stdout)
+    assert len(one["pipelines"]) == 1 and one["NextToken"]
+    rest = json.loads(subprocess.run([*cli, "--starting-token", one["NextToken"]], env=env, capture_output=True,
+                                     text=True, check=True).stdout)
+    assert [p["name"] for p in one["pipelines"] + rest["pipelines"]] == everything
+    small_pages = json.loads(subprocess.run([*cli, "--page-size", "1"], env=env, capture_output=True, text=True,
+                                            check=True).stdout)
+    assert [p["name"] for p in small_pages["pipelines"]] == everything
+
+
+# ---------------------------------------------------------------- CodeBuild actions with several inputs and outputs
+
+MULTI_SPEC = """version: 0.2
+phases:
+  build:
+    commands:
+      - test "$CODEBUILD_SRC_DIR" = "$(pwd)"
+      - cp "$CODEBUILD_SRC_DIR_Tools/tool.txt" a.txt
+      - echo "tools at $CODEBUILD_SRC_DIR_Tools" > b.txt
+artifacts:
+  files: [a.txt]
+  secondary-artifacts:
+    BuildA:
+      files: [a.txt]
+    BuildB:
+      files: [b.txt]
+"""
+
+
+def _zip(files: dict[str, str]) -> bytes:
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as z:
+        for name, text in files.items():
+            z.writestr(name, text)
+    return out.getvalue()
+
+
+def _wait_execution(cp, pipeline: str, execution_id: str, timeout: float = 240) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        doc = cp.get_pipeline_execution(pipelineName=pipeline, pipelineExecutionId=execution_id)["pipelineExecution"]
+        if doc["status"] not in ("InProgress", "Stopping"):
+            return doc
+        time.sleep(1)
+    raise AssertionError(f"execution {execution_id} of {pipeline} did not end")
+
+
+def test_codebuild_several_inputs_and_outputs(aws, control_plane):
+    cp, cb = aws("codepipeline"), aws("codebuild")
+    store = control_plane.store
+    store.ensure_bucket("api-multi")
+    store.put_bytes("api-multi", "app.zip", _zip({"buildspec.yml": MULTI_SPEC, "main.txt": "app"}))
+    store.put_bytes("api-multi", "tools.zip", _zip({"tool.txt": "tool-v1"}))
+    environment = {"type": "LINUX_CONTAINER", "image": "pipelocal/build:1", "computeType": "BUILD_GENERAL1_SMALL"}
+    cb.create_project(name="api-multi", source={"type": "CODEPIPELINE"}, artifacts={"type": "CODEPIPELINE"},
+                      environment=environment, serviceRole="r")
+
+    def source(name: str, key: str) -> dict:
+        return {"name": name, "actionTypeId": {"category": "Source", "owner": "AWS", "provider": "S3", "version": "1"},
+                "configuration": {"S3Bucket": "api-multi", "S3ObjectKey": key, "PollForSourceChanges": "false"},
+                "outputArtifacts": [{"name": name}]}
+
+    def build(name: str, primary: str, outputs: list[str]) -> dict:
+        return {"name": name, "actionTypeId": {"category": "Build", "owner": "AWS", "provider": "CodeBuild",
+                                               "version": "1"},
+                "configuration": {"ProjectName": "api-multi", "PrimarySource": primary},
+                "inputArtifacts": [{"name": "App"}, {"name": "Tools"}],
+                "outputArtifacts": [{"name": o} for o in outputs]}
+
+    cp.create_pipeline(pipeline={
+        "name": "api-multi", "roleArn": "arn:aws:iam::000000000000:role/cp",
+        "artifactStore": {"type": "S3", "location": "codepipeline-artifacts-pipelocal"},
+        "stages": [{"name": "Source", "actions": [source("App", "app.zip"), source("Tools", "tools.zip")]},
+                   {"name": "Build", "actions": [build("Make", "App", ["BuildA", "BuildB"]),
+                                                 build("BadOutput", "App", ["BuildC", "BuildD"]),
+                                                 build("BadPrimary", "Nope", ["BuildE"])]}]})
+    # StartBuild with a secondary source, meanwhile
+    cb.create_project(name="api-multi-direct", source={"type": "S3", "location": "api-multi/app.zip",
+                                                       "buildspec": "version: 0.2\nphases:\n  build:\n    commands:\n"
+                                                                    "      - cat $CODEBUILD_SRC_DIR_tools/tool.txt\n"},
+                      secondarySources=[{"type": "S3", "location": "api-multi/tools.zip", "sourceIdentifier": "tools"}],
+                      artifacts={"type": "NO_ARTIFACTS"}, environment=environment, serviceRole="r")
+    direct = cb.start_build(projectName="api-multi-direct",
+                            secondarySourcesVersionOverride=[{"sourceIdentifier": "tools", "sourceVersion": "v1"}])
+    assert error_of(cb.start_build, projectName="api-multi-direct", secondarySourcesVersionOverride=[
+        {"sourceIdentifier": "nope", "sourceVersion": "v1"}])[0] == "InvalidInputException"
+    assert error_of(cb.create_project, name="api-multi-bad", source={"type": "NO_SOURCE"},
+                    secondarySources=[{"type": "S3", "location": "api-multi/tools.zip", "sourceIdentifier": "my-tools"}],
+                    artifacts={"type": "NO_ARTIFACTS"}, environment=environment, serviceRole="r")[0] \
+        == "InvalidInputException"
+
+    execution_id = cp.list_pipeline_executions(pipelineName="api-multi")["pipelineExecutionSummaries"][0][
+        "pipelineExecutionId"]
+    assert _wait_execution(cp, "api-multi", execution_id)["status"] == "Failed"  # the two bad actions
+    actions = {a["actionName"]: a for a in cp.list_action_executions(
+        pipelineName="api-multi", filter={"pipelineExecutionId": execution_id})["actionExecutionDetails"]}
+    make = actions["Make"]
+    assert make["status"] == "Succeeded", make
+    outputs = {o["name"]: o["s3location"] for o in make["output"]["outputArtifacts"]}
+    assert set(outputs) == {"BuildA", "BuildB"}
+    with zipfile.ZipFile(io.BytesIO(store.get_bytes(outputs["BuildA"]["bucket"], outputs["BuildA"]["key"]))) as z:
+        assert z.namelist() == ["a.txt"] and z.read("a.txt") == b"tool-v1"
+    with zipfile.ZipFile(io.BytesIO(store.get_bytes(outputs["BuildB"]["bucket"], outputs["BuildB"]["key"]))) as z:
+        assert z.namelist() == ["b.txt"] and b"/secondary/Tools" in z.read("b.txt")
+    built = cb.batch_get_builds(ids=[make["output"]["executionResult"]["externalExecutionId"]])["builds"][0]
+    assert [s["sourceIdentifier"] for s in built["secondarySources"]] == ["Tools"]
+    assert {a["artifactIdentifier"] for a in built["secondaryArtifacts"]} == {"BuildA", "BuildB"}
+
+    assert actions["BadOutput"]["status"] == "Failed"
+    assert "'BuildC'" in actions["BadOutput"]["output"]["executionResult"]["externalExecutionSummary"]
+    assert actions["BadPrimary"]["status"] == "Failed"
+    assert "'Nope'" in actions["BadPrimary"]["output"]["executionResult"]["externalExecutionSummary"]
+
+    deadline = time.monotonic() + 180
+    while not (done := cb.batch_get_builds(ids=[direct["build"]["id"]])["builds"][0])["buildComplete"]:
+        assert time.monotonic() < deadline, done
+        time.sleep(1)
+    assert done["buildStatus"] == "SUCCEEDED", done
+    assert done["secondarySources"][0]["sourceIdentifier"] == "tools"
+    assert done["secondarySourceVersions"] == [{"sourceIdentifier": "tools", "sourceVersion": "v1"}]
+    log = "".join(c["text"] for c in control_plane.client.get(f"/builds/{done['id']}/log")["chunks"])
+    assert "tool-v1" in log

@@ -268,3 +268,37 @@ def test_queued_mode_runs_every_execution_in_turn(cp):
         approve(cp, name, wait_for(next_waiting))
     for execution_id in [e1, *later]:
         assert wait_for(lambda: status(cp, name, execution_id) == "Succeeded")
+
+
+def test_s3_upload_starts_the_pipeline_unless_polling_is_off(cp, control_plane):
+    store = control_plane.store
+    for key in ("poll.zip", "nopoll.zip"):
+        store.put_bytes("api-source", key, b"PK\x05\x06" + b"\x00" * 18)
+    polled, quiet = declaration("api-s3-poll"), declaration("api-s3-nopoll")
+    polled["stages"][0]["actions"][0]["configuration"]["S3ObjectKey"] = "poll.zip"
+    quiet["stages"][0]["actions"][0]["configuration"].update(S3ObjectKey="nopoll.zip", PollForSourceChanges="false")
+    cp.create_pipeline(pipeline=polled)
+    cp.create_pipeline(pipeline=quiet)
+
+    def summaries(name: str) -> list[dict]:
+        return cp.list_pipeline_executions(pipelineName=name)["pipelineExecutionSummaries"]
+
+    time.sleep(3 * control_plane.settings.s3_poll_seconds)  # polls that see nothing new start nothing
+    assert len(summaries("api-s3-poll")) == 1 and len(summaries("api-s3-nopoll")) == 1
+
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as z:
+        z.writestr("README", "second upload")
+    etag = store.put_bytes("api-source", "poll.zip", out.getvalue()).strip('"')
+    store.put_bytes("api-source", "nopoll.zip", out.getvalue())
+    newest = wait_for(lambda: len(summaries("api-s3-poll")) == 2 and summaries("api-s3-poll")[0])
+    assert newest["trigger"]["triggerType"] == "PollForSourceChanges"
+    assert newest["sourceRevisions"][0]["revisionId"] == etag
+    time.sleep(3 * control_plane.settings.s3_poll_seconds)
+    assert len(summaries("api-s3-poll")) == 2  # one upload, one execution
+    assert len(summaries("api-s3-nopoll")) == 1
+    for name in ("api-s3-poll", "api-s3-nopoll"):
+        for summary in summaries(name):
+            if summary["status"] == "InProgress":
+                cp.stop_pipeline_execution(pipelineName=name, pipelineExecutionId=summary["pipelineExecutionId"],
+                                           abandon=True)

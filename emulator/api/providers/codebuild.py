@@ -104,10 +104,10 @@ class CodeBuildProvider:
             if source.get("type") in ("CODEPIPELINE", "NO_SOURCE"):
                 raise AwsError("InvalidInputException", f"secondarySources[{i}] ({identifier}).type: "
                                                         f"{source.get('type')} cannot be a secondary source")
-            data, version, resolved = self._source({"name": project["name"], "source": source},
-                                                   versions.get(identifier) or source.get("sourceVersion"))
+            requested = versions.get(identifier) or source.get("sourceVersion")
+            data, _, resolved = self._source({"name": project["name"], "source": source}, requested)
             out.append(SecondarySource(identifier, data, {k: v for k, v in source.items() if k != "sourceIdentifier"},
-                                       resolved or version))
+                                       requested or resolved))
         return out or None
 
     def _source(self, project: dict, version: str | None) -> tuple[bytes, str, str]:
