@@ -22,6 +22,7 @@ from emulator.services.codedeploy.applications import Applications
 from emulator.services.codedeploy.command_queue import CommandQueue
 from emulator.services.codedeploy.deployments import DeploymentService
 from emulator.services.codedeploy.fleet import Fleet
+from emulator.services.elb.load_balancing import LoadBalancing
 from emulator.services.codepipeline.action_providers import (
     CodeBuildAction,
     CodeCommitSource,
@@ -60,6 +61,7 @@ class ControlPlane:
     alarm_monitor: DeploymentAlarmMonitor | None = None
     host_metrics: HostMetrics | None = None
     batches: BatchService | None = None
+    load_balancing: LoadBalancing | None = None
     s3_poller: S3SourcePoller | None = None
 
     def on_push(self, repository: str, before: dict[str, str], after: dict[str, str]) -> list[str]:
@@ -91,14 +93,21 @@ class ControlPlane:
         return report
 
     def start_monitoring(self) -> None:
-        """The alarm evaluator, the fleet's traffic generator and the S3 source poller run for the life
-        of the process."""
+        """The alarm evaluator, the fleet's traffic generator, the S3 source poller and the load
+        balancers' listeners and health checks run for the life of the process."""
         if self.alarms:
             self.alarms.start()
         if self.traffic:
             self.traffic.start()
         if self.s3_poller:
             self.s3_poller.start()
+        if self.load_balancing:
+            self.load_balancing.start()
+
+    def shutdown(self) -> None:
+        """Closes what start_monitoring opened that holds ports (the load balancers' listeners)."""
+        if self.load_balancing:
+            self.load_balancing.stop()
 
 
 def assemble(settings: Settings, runtime: ContainerRuntime, gateway: str) -> ControlPlane:
@@ -141,7 +150,11 @@ def assemble(settings: Settings, runtime: ContainerRuntime, gateway: str) -> Con
     monitor = DeploymentAlarmMonitor(db, scale, settings.deploy_bake_seconds)
     deployments.alarm_monitor = monitor
     deployments.time_scale = scale
+    load_balancing = LoadBalancing(db, orch, metrics, scale, range(settings.port + 20, settings.port + 70),
+                                   instances=fleet.get)
+    deployments.load_balancing = load_balancing
     return ControlPlane(settings, db, orch, store, runtime, repos, projects, builds, apps, fleet, queue,
                         deployments, pipelines, executions, params, scale, metrics, alarms, traffic, monitor,
                         HostMetrics(metrics), batches=BatchService(orch, builds),
-                        s3_poller=S3SourcePoller(pipelines, executions, store, settings.s3_poll_seconds))
+                        s3_poller=S3SourcePoller(pipelines, executions, store, settings.s3_poll_seconds),
+                        load_balancing=load_balancing)

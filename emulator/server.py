@@ -74,6 +74,7 @@ def serve(settings: Settings) -> None:
             store_server.start()
         except StoreStartError as exc:
             raise StartError(str(exc)) from None
+    cp = None
     try:
         cp = assemble(settings, runtime, gateway)
         if not settings.embedded_store:  # a store started beside us (docker-compose) may still be starting
@@ -103,6 +104,8 @@ def serve(settings: Settings) -> None:
             signal.signal(sig, stop)
         asyncio.run(server.serve(sockets=sockets))
     finally:
+        if cp is not None:
+            cp.shutdown()
         if store_server:
             store_server.stop()
         (settings.run_dir / "server.pid").unlink(missing_ok=True)

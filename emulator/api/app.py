@@ -12,6 +12,7 @@ from emulator.api.cloudwatch_routes import cloudwatch_router
 from emulator.api.codebuild_routes import codebuild_router
 from emulator.api.codedeploy_routes import codedeploy_router
 from emulator.api.console_routes import console_router
+from emulator.api.elb_routes import elb_router
 from emulator.api.git_http import git_router
 from emulator.api.internal_routes import internal_router
 from emulator.api.management_routes import management_router
@@ -30,6 +31,7 @@ def create_app(cp: ControlPlane) -> FastAPI:
     app.include_router(codedeploy_router(cp))
     app.include_router(codebuild_router(cp))
     app.include_router(cloudwatch_router(cp))
+    app.include_router(elb_router(cp))
     app.include_router(git_router(cp.repos, cp.on_push))
     app.include_router(aws_router(AwsProtocol(providers_for(cp))))
     app.include_router(console_router(cp))

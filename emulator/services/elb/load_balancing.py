@@ -32,7 +32,8 @@ from emulator.services.cloudwatch.metric_store import MetricStore
 from emulator.services.cloudwatch.time_scale import TimeScale
 from emulator.services.elb import arns
 from emulator.services.elb.event_loop import EventLoopThread
-from emulator.services.elb.health_check import HealthCheck, deregistration_delay, health_check
+from emulator.services.elb import health_check as health_checks
+from emulator.services.elb.health_check import HealthCheck
 from emulator.services.elb.health_checker import run_check
 from emulator.services.elb.lb_metrics import LoadBalancerMetrics
 from emulator.services.elb.proxy import Listener, client_session
@@ -99,6 +100,7 @@ class LoadBalancing:
             return
         self._loop.start()
         self._session = self._loop.call(self._new_session())
+        self._refresh_addresses()
         for name, balancer in list(self._balancers.items()):
             try:
                 self._bind(balancer, balancer.doc.get("port"), restoring=True)
@@ -141,11 +143,14 @@ class LoadBalancing:
 
     # ------------------------------------------------------------ target groups
 
-    def create_target_group(self, name: str, health_check_options: dict | None = None,
-                            deregistration_delay_seconds: float | None = None) -> dict:
+    def create_target_group(self, name: str, health_check: dict | None = None,
+                            deregistration_delay: float | None = None) -> dict:
+        """`health_check`: any of path, intervalSeconds, timeoutSeconds, healthyThresholdCount,
+        unhealthyThresholdCount, matcher (the rest take ALB's defaults); `deregistration_delay`: seconds
+        (default 300), both on the time scale."""
         arns.check_name("target group", name)
-        check = health_check(health_check_options)
-        delay = deregistration_delay(deregistration_delay_seconds)
+        check = health_checks.health_check(health_check)
+        delay = health_checks.deregistration_delay(deregistration_delay)
         with self._admin:
             if name in self._groups:
                 raise Conflict(f"DuplicateTargetGroupName: a target group named {name!r} already exists; choose "
@@ -617,11 +622,28 @@ class LoadBalancing:
             self.orch.transition(TARGET, id, UNUSED, reason=reason, description=description)
         self.db.delete(TARGET, id)
 
+    def _refresh_addresses(self) -> None:
+        """After a restart an instance may answer on another published port: ask the fleet."""
+        if self.instances is None:
+            return
+        with self._lock:
+            targets = [(name, t) for name, g in self._groups.items() for t in g.pool.targets.values()]
+        for name, target in targets:
+            try:
+                url = target_url(self.instances(target.instance_id) or {})
+            except LookupError:
+                continue
+            if url and url != target.url:
+                with self._lock:
+                    target.url = url
+                    snapshot = self._snapshot(name, target)
+                self._persist(self._write_target, snapshot)
+
     def _restore(self) -> None:
         """Target groups, load balancers and registrations from the records (listeners bind in start)."""
         for doc in self.db.list(TARGET_GROUP):
             try:
-                self._groups[doc["targetGroupName"]] = _Group(doc, health_check(doc.get("healthCheck")))
+                self._groups[doc["targetGroupName"]] = _Group(doc, health_checks.health_check(doc.get("healthCheck")))
             except ValueError as exc:
                 log.warning("target group %s not restored: %s", doc.get("targetGroupName"), exc)
         for doc in self.db.list(LOAD_BALANCER):
@@ -633,11 +655,6 @@ class LoadBalancing:
             if group is None:
                 continue
             url = doc.get("url")
-            if self.instances is not None:
-                try:
-                    url = target_url(self.instances(doc["instanceId"]) or {}) or url
-                except LookupError:
-                    pass
             health = TargetHealth(doc.get("status") or INITIAL, doc.get("reason") or "", doc.get("description") or "")
             group.pool.targets[doc["instanceId"]] = Target(doc["instanceId"], url, health,
                                                            drain_until=doc.get("drainUntil"))
