@@ -79,6 +79,19 @@ class ControlPlane:
                     source_commits={action: commit}))
         return started
 
+    def on_tags(self, repository: str, before: dict[str, str], after: dict[str, str]) -> list[str]:
+        """A new or moved tag starts the pipelines whose V2 trigger push filters include it."""
+        started = []
+        for tag, commit in after.items():
+            if before.get(tag) == commit:
+                continue
+            for pipeline, action in self.pipelines.watching_tag(repository, tag):
+                started.append(self.executions.start(
+                    pipeline, trigger={"triggerType": "WebhookV2",
+                                       "triggerDetail": f"tag {tag} pushed to {repository} ({commit[:8]})"},
+                    source_commits={action: commit}))
+        return started
+
     def recover(self) -> dict[str, list[str]]:
         """Every action in flight when the last process died ends in a named state."""
         report = {

@@ -32,7 +32,7 @@ def create_app(cp: ControlPlane) -> FastAPI:
     app.include_router(codebuild_router(cp))
     app.include_router(cloudwatch_router(cp))
     app.include_router(elb_router(cp))
-    app.include_router(git_router(cp.repos, cp.on_push))
+    app.include_router(git_router(cp.repos, cp.on_push, cp.on_tags))
     app.include_router(aws_router(AwsProtocol(providers_for(cp))))
     app.include_router(console_router(cp))
 

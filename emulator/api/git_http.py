@@ -1,4 +1,4 @@
-"""Smart HTTP git served by `git http-backend`, with push detection for pipeline triggers."""
+"""Smart HTTP git served by `git http-backend`, with push detection (branches and tags) for pipeline triggers."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ from emulator.services.codecommit.repositories import Repositories
 PushListener = Callable[[str, dict[str, str], dict[str, str]], None]
 
 
-def git_router(repos: Repositories, on_push: PushListener) -> APIRouter:
+def git_router(repos: Repositories, on_push: PushListener, on_tags: PushListener | None = None) -> APIRouter:
+    """`on_push` hears branch changes (name -> commit before and after), `on_tags` tag changes."""
     router = APIRouter()
 
     @router.api_route("/v1/repos/{name}/{path:path}", methods=["GET", "POST"], include_in_schema=False)
@@ -24,11 +25,15 @@ def git_router(repos: Repositories, on_push: PushListener) -> APIRouter:
         body = await request.body()
         pushing = path.endswith("git-receive-pack") and request.method == "POST"
         before = repos.branches(name) if pushing else {}
+        tags_before = repos.tags(name) if pushing and on_tags else {}
         status, headers, payload = await asyncio.to_thread(_run_backend, repos, name, path, request, body)
         if pushing:
             after = repos.branches(name)
             if after != before:
                 await asyncio.to_thread(on_push, name, before, after)
+            tags_after = repos.tags(name) if on_tags else {}
+            if tags_after != tags_before:
+                await asyncio.to_thread(on_tags, name, tags_before, tags_after)
         return Response(payload, status_code=status, headers=headers)
 
     return router

@@ -204,7 +204,8 @@ def test_trigger_file_path_filter_decides_which_pushes_start(cp, control_plane, 
     decl["stages"][1]["actions"][0]["configuration"] = {"CustomData": "#{SourceVariables.CommitId}"}
     decl["triggers"] = [{"providerType": "CodeStarSourceConnection", "gitConfiguration": {
         "sourceActionName": "Src", "push": [{"branches": {"includes": ["main"]},
-                                             "filePaths": {"includes": ["src/**"]}}]}}]
+                                             "filePaths": {"includes": ["src/**"]}},
+                                            {"tags": {"includes": ["v*"], "excludes": ["v*-beta"]}}]}}]
     cp.create_pipeline(pipeline=decl)
 
     def revisions() -> list[str]:
@@ -216,6 +217,19 @@ def test_trigger_file_path_filter_decides_which_pushes_start(cp, control_plane, 
     wanted = push("src/app.js", "code")
     assert wait_for(lambda: wanted in revisions())
     assert ignored not in revisions()
+
+    def tag(name: str, commit: str) -> None:
+        git("tag", name, commit)
+        git("push", "-q", "origin", f"refs/tags/{name}")
+
+    tag("v0-beta", ignored)
+    tag("nightly", ignored)
+    tag("v1.0", ignored)  # a release tag on a commit no branch push started
+    assert wait_for(lambda: ignored in revisions())
+    tagged = next(s for s in cp.list_pipeline_executions(pipelineName="api-trigger")["pipelineExecutionSummaries"]
+                  if s["sourceRevisions"][0]["revisionId"] == ignored)
+    assert tagged["trigger"]["triggerType"] == "WebhookV2" and "tag v1.0" in tagged["trigger"]["triggerDetail"]
+    assert revisions().count(ignored) == 1  # v0-beta (excluded) and nightly (not included) started nothing
 
 
 def test_on_failure_retry_then_rollback(cp):

@@ -157,6 +157,45 @@ def test_pushes_start_what_the_trigger_filters_allow(tmp_path):
     assert asked  # file paths were read only when a filePaths filter needed them
 
 
+def test_tag_pushes_start_pipelines_whose_push_filters_include_the_tag(tmp_path):
+    from emulator.services.codepipeline.pipelines import Pipelines
+    from emulator.state.database import Database
+
+    pipelines = Pipelines(Database(tmp_path / "db.sqlite", "000000000000", "us-east-1"))
+    pipelines.create(codecommit_pipeline("plain"))
+    pipelines.create(codecommit_pipeline("releases", trigger(tags={"includes": ["v*"], "excludes": ["v*-beta"]})))
+    pipelines.create(codecommit_pipeline("branches", trigger(branches={"includes": ["main"]})))
+
+    def started(tag):
+        return sorted(p for p, _ in pipelines.watching_tag("repo", tag))
+
+    assert started("v1.2") == ["releases"]
+    assert started("v2-beta") == []
+    assert started("nightly") == []
+    assert pipelines.watching_tag("other-repo", "v1.2") == []
+    assert sorted(p for p, _ in pipelines.watching("repo", "main", [])) == ["branches", "plain"]  # not on branches
+
+
+def test_tags_of_a_repository_are_peeled_to_their_commits(tmp_path):
+    import subprocess
+
+    from emulator.services.codecommit.repositories import Repositories
+    from emulator.state.database import Database
+
+    repos = Repositories(Database(tmp_path / "db.sqlite", "000000000000", "us-east-1"), tmp_path / "repos",
+                         "http://127.0.0.1:1")
+    repos.create("r")
+    work = tmp_path / "w"
+    subprocess.run(["git", "init", "-q", str(work)], check=True)
+    git = ["git", "-C", str(work), "-c", "user.email=t@t", "-c", "user.name=t"]
+    subprocess.run([*git, "commit", "-q", "--allow-empty", "-m", "one"], check=True)
+    subprocess.run([*git, "tag", "light"], check=True)
+    subprocess.run([*git, "tag", "-a", "annotated", "-m", "release"], check=True)
+    subprocess.run([*git, "push", "-q", str(repos.path("r")), "HEAD:refs/heads/main", "--tags"], check=True)
+    head = subprocess.run([*git, "rev-parse", "HEAD"], check=True, capture_output=True, text=True).stdout.strip()
+    assert repos.tags("r") == {"annotated": head, "light": head}
+
+
 # ---------------------------------------------------------------- stage onFailure
 
 @pytest.mark.parametrize("stage_index, on_failure, changes, key, expected", [

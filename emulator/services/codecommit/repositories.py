@@ -79,6 +79,17 @@ class Repositories:
         out = self._git(name, "for-each-ref", "--format=%(refname:short) %(objectname)", "refs/heads")
         return dict(line.split(" ", 1) for line in out.splitlines() if line)
 
+    def tags(self, name: str) -> dict[str, str]:
+        """Tag name -> the commit it points at (annotated tags peeled to their commit)."""
+        out = self._git(name, "for-each-ref", "--format=%(refname:lstrip=2) %(objectname) %(*objectname)",
+                        "refs/tags")
+        found = {}
+        for line in out.splitlines():
+            parts = line.split(" ")
+            if len(parts) >= 2 and parts[0]:
+                found[parts[0]] = parts[2] if len(parts) > 2 and parts[2] else parts[1]
+        return found
+
     def commit(self, name: str, ref: str) -> Commit:
         out = self._git(name, "log", "-1", "--format=%H%x00%aI%x00%cI%x00%B", ref)
         commit_id, author_date, committer_date, message = out.split("\x00", 3)

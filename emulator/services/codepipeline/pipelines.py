@@ -75,6 +75,22 @@ class Pipelines:
         return found
 
 
+    def watching_tag(self, repository: str, tag: str) -> list[tuple[str, str]]:
+        """(pipeline name, source action name) of every pipeline a push of this tag starts: a V2
+        trigger naming a CodeCommit source action on the repository, with a push filter whose `tags`
+        include the tag (glob patterns; `excludes` win)."""
+        found = []
+        for doc in self.list():
+            pipeline = doc["pipeline"]
+            for action in pipeline["stages"][0]["actions"]:
+                config = action.get("configuration", {})
+                if action["actionTypeId"]["provider"] != "CodeCommit" or config.get("RepositoryName") != repository:
+                    continue
+                if any("tags" in f and _globs_match(tag, f["tags"]) for f in push_filters(pipeline, action["name"]) or []):
+                    found.append((pipeline["name"], action["name"]))
+        return found
+
+
 def push_filters(pipeline: dict, action_name: str) -> list[dict] | None:
     """The push filters of the triggers naming this source action; None if no trigger names it."""
     filters = None
