@@ -92,6 +92,10 @@ def codedeploy_router(cp: ControlPlane) -> APIRouter:
         auto_rollback = payload.get("autoRollbackEnabled")
         return cp.deployments.stop(deployment_id, None if auto_rollback is None else bool(auto_rollback))
 
+    @r.post("/deployments/{deployment_id}/continue")
+    def continue_deployment(deployment_id: str, payload: dict = Body(default={})):
+        return cp.deployments.continue_deployment(deployment_id, payload.get("deploymentWaitType", "READY_WAIT"))
+
     @r.post("/deployments/{deployment_id}/redeploy")
     def redeploy(deployment_id: str, payload: dict = Body(default={})):
         return cp.deployments.redeploy(deployment_id, config_name=payload.get("deploymentConfigName"),

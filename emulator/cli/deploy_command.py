@@ -202,6 +202,16 @@ def deployments_stop(deployment_id: str,
     console.print(f"{deployment_id}: stop requested ({doc['status']})")
 
 
+@deployments_app.command("continue")
+def deployments_continue(deployment_id: str,
+                         wait_type: str = typer.Option("READY_WAIT", "--deployment-wait-type",
+                                                       help="READY_WAIT: reroute traffic to the replacement "
+                                                            "environment now; TERMINATION_WAIT: end the wait before "
+                                                            "the original instances are terminated.")) -> None:
+    doc = _client().post(f"/deployments/{deployment_id}/continue", {"deploymentWaitType": wait_type})
+    console.print(f"{deployment_id}: continue requested ({wait_type}, {doc['status']})")
+
+
 @deployments_app.command("redeploy")
 def deployments_redeploy(deployment_id: str, watch_it: bool = typer.Option(True, "--watch/--no-watch")) -> None:
     client = _client()

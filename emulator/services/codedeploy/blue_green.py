@@ -129,7 +129,7 @@ class BlueGreenRelease:
         minutes = ready["waitTimeInMinutes"]
         self.svc.orch.transition(KIND, self.id, "Ready")
         self._message(f"Ready: waiting up to {self.scale.describe(minutes * 60)} for a continue "
-                      f"(ContinueDeployment or `pipelocal deploy continue {self.id}`) before rerouting traffic")
+                      f"(ContinueDeployment or `pipelocal deployments continue {self.id}`) before rerouting traffic")
         deadline = time.monotonic() + self.scale.real(minutes * 60)
         while time.monotonic() < deadline:
             if self.svc.continue_requested(self.id, "READY_WAIT"):

@@ -1,0 +1,417 @@
+"""Traffic-aware deployments on real agent containers behind the load balancer stand-in, under a
+steady generated load: in-place with BlockTraffic/AllowTraffic, blue/green with a copied fleet,
+a canary that completes and a canary that an alarm aborts (aws-semantics.md sections 2-3).
+
+Every load generator runs in its own process and reports each answer it got, so "every request
+answered" and "all traffic back on the old version" are read from what a client saw.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+
+from tests.integration.test_codedeploy_conformance import bundle
+
+pytestmark = pytest.mark.integration
+
+BUCKET = "traffic-tests"
+TAG = "TrafficTest"
+SCALE = 60.0  # health-check intervals, draining and canary waits: one emulated minute per real second
+CHECK = {"path": "/", "intervalSeconds": 10, "timeoutSeconds": 5, "healthyThresholdCount": 2,
+         "unhealthyThresholdCount": 2, "matcher": "200"}
+
+START = """#!/bin/bash
+set -e
+mkdir -p /srv/app
+nohup python3 -m http.server 80 --directory /srv/app >/var/log/app.log 2>&1 &
+echo $! > /var/run/app.pid
+for _ in $(seq 50); do
+  python3 -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1/')" 2>/dev/null && exit 0
+  sleep 0.1
+done
+exit 1
+"""
+STOP = """#!/bin/bash
+if [ -f /var/run/app.pid ]; then kill "$(cat /var/run/app.pid)" 2>/dev/null || true; rm -f /var/run/app.pid; fi
+for _ in $(seq 50); do
+  python3 -c "import socket; socket.create_connection(('127.0.0.1', 80), 0.2)" 2>/dev/null || exit 0
+  sleep 0.1
+done
+"""
+# Starts, answers its health check path, but fails every page: what a canary exists to catch.
+BROKEN_START = """#!/bin/bash
+set -e
+cat > /tmp/broken.py <<'PY'
+import http.server
+class Broken(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        status = 200 if self.path == "/health.txt" else 500
+        self.send_response(status)
+        self.end_headers()
+        self.wfile.write(b"ok" if status == 200 else b"broken")
+    def log_message(self, *args):
+        pass
+http.server.ThreadingHTTPServer(("", 80), Broken).serve_forever()
+PY
+nohup python3 /tmp/broken.py >/var/log/app.log 2>&1 &
+echo $! > /var/run/app.pid
+for _ in $(seq 50); do
+  python3 -c "import socket; socket.create_connection(('127.0.0.1', 80), 1)" 2>/dev/null && exit 0
+  sleep 0.1
+done
+exit 1
+"""
+APPSPEC = """version: 0.0
+os: linux
+files:
+  - source: site
+    destination: /srv/app
+file_exists_behavior: OVERWRITE
+hooks:
+  ApplicationStop:
+    - location: stop.sh
+  ApplicationStart:
+    - location: start.sh
+"""
+
+
+def app_files(version: str, broken: bool = False) -> dict[str, str]:
+    return {"appspec.yml": APPSPEC, "site/index.html": f"version {version}\n", "site/health.txt": "ok\n",
+            "start.sh": BROKEN_START if broken else START, "stop.sh": STOP}
+
+
+class Load:
+    """`pipelocal load` in its own process; `report()` stops it and reads its JSON report."""
+
+    def __init__(self, url: str, rate: int, work: Path):
+        self.path = work / f"load-{uuid.uuid4().hex[:6]}.json"
+        self.process = subprocess.Popen([sys.executable, "-m", "emulator.cli.main", "load", url, "--rate", str(rate),
+                                         "--duration", "600", "--json", str(self.path)],
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        time.sleep(1.0)
+
+    def report(self) -> dict:
+        self.process.send_signal(signal.SIGINT)
+        _, err = self.process.communicate(timeout=30)
+        assert self.path.exists(), err.decode(errors="replace")[-2000:]
+        return json.loads(self.path.read_text())
+
+
+def failed(report: dict) -> int:
+    return report["sent"] - report["ok"]
+
+
+class Traffic:
+    def __init__(self, cp, tmp: Path):
+        self.cp, self.client, self.tmp = cp, cp.client, tmp
+        self.app = f"traffic-{uuid.uuid4().hex[:6]}"
+        self.client.post("/applications", {"applicationName": self.app})
+        cp.store.ensure_bucket(BUCKET)
+
+    def launch(self, count: int, tag_value: str) -> list[dict]:
+        launched = self.client.post("/instances", {"count": count, "tags": {TAG: tag_value}})["instances"]
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if all(self.client.get(f"/instances/{i['instanceId']}").get("agentRegistered") for i in launched):
+                break
+            time.sleep(0.3)
+        return launched
+
+    def target_group(self, **check) -> str:
+        name = f"tg-{uuid.uuid4().hex[:6]}"
+        self.client.post("/elb/target-groups", {"name": name, "healthCheck": {**CHECK, **check},
+                                                "deregistrationDelaySeconds": 30})
+        return name
+
+    def load_balancer(self, weights: dict[str, int]) -> dict:
+        return self.client.post("/elb/load-balancers", {"name": f"lb-{uuid.uuid4().hex[:6]}", "weights": weights})
+
+    def group(self, tag_value: str, **options) -> str:
+        name = f"g-{uuid.uuid4().hex[:6]}"
+        self.client.post(f"/applications/{self.app}/deployment-groups", {
+            "deploymentGroupName": name, "ec2TagFilters": [{"Key": TAG, "Value": tag_value, "Type": "KEY_AND_VALUE"}],
+            **options})
+        return name
+
+    def revision(self, files: dict[str, str]) -> dict:
+        key = f"rev/{uuid.uuid4().hex}.tgz"
+        self.cp.store.put_bytes(BUCKET, key, bundle(files))
+        return {"revisionType": "S3", "s3Location": {"bucket": BUCKET, "key": key, "bundleType": "tgz"}}
+
+    def deploy(self, group: str, files: dict[str, str], wait: bool = True, **options) -> dict:
+        deployment_id = self.client.post("/deployments", {"applicationName": self.app, "deploymentGroupName": group,
+                                                          "revision": self.revision(files), **options})["deploymentId"]
+        return self.wait(deployment_id) if wait else {"deploymentId": deployment_id}
+
+    def wait(self, deployment_id: str, timeout: float = 180, statuses=("Succeeded", "Failed", "Stopped")) -> dict:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            doc = self.client.get(f"/deployments/{deployment_id}")
+            if doc["status"] in statuses:
+                return doc
+            time.sleep(0.3)
+        raise AssertionError(f"{deployment_id} still {doc['status']} after {timeout} s: {explain(doc)}")
+
+    def wait_healthy(self, target_group: str, count: int, timeout: float = 60) -> list[dict]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            targets = self.client.get(f"/elb/target-groups/{target_group}/health")["targets"]
+            if sum(t["state"] == "healthy" for t in targets) >= count:
+                return targets
+            time.sleep(0.2)
+        raise AssertionError(f"{target_group}: {targets}")
+
+    def serve_first_version(self, instances: list[dict], version: str) -> None:
+        """An in-place deployment without a load balancer puts a first version on `instances`."""
+        group = f"seed-{uuid.uuid4().hex[:6]}"
+        self.client.post(f"/applications/{self.app}/deployment-groups", {
+            "deploymentGroupName": group, "deploymentConfigName": "CodeDeployDefault.AllAtOnce",
+            "ec2TagFilters": [{"Key": "Name", "Value": i["name"], "Type": "KEY_AND_VALUE"} for i in instances]})
+        doc = self.deploy(group, app_files(version))
+        assert doc["status"] == "Succeeded", explain(doc)
+
+
+def explain(doc: dict) -> str:
+    lines = [f"{doc['deploymentId']} {doc['status']} {doc.get('errorInformation')} "
+             f"{doc.get('deploymentStatusMessages')}"]
+    for t in doc.get("targets", []):
+        for e in t["lifecycleEvents"]:
+            lines.append(f"  {t['name']} {t.get('instanceLabel', '')} {e['lifecycleEventName']} {e['status']} "
+                         f"{(e.get('diagnostics') or {}).get('message', '')}")
+    return "\n".join(lines)
+
+
+@pytest.fixture(scope="module")
+def traffic(control_plane, tmp_path_factory):
+    previous = control_plane.client.get("/cloudwatch/settings")["timeScale"]["factor"]
+    control_plane.client.post("/cloudwatch/settings", {"timeScale": SCALE})
+    t = Traffic(control_plane, tmp_path_factory.mktemp("traffic"))
+    yield t
+    control_plane.client.post("/cloudwatch/settings", {"timeScale": previous})
+    for inst in control_plane.client.get("/instances")["instances"]:
+        if TAG in (inst.get("tags") or {}):
+            control_plane.client.delete(f"/instances/{inst['instanceId']}")
+
+
+@pytest.fixture(scope="module")
+def codedeploy(control_plane):
+    return boto3.client("codedeploy", endpoint_url=control_plane.settings.control_url, region_name="us-east-1",
+                        aws_access_key_id="any", aws_secret_access_key="thing")
+
+
+# ---------------------------------------------------------------- bad input
+
+
+def _code(call) -> tuple[str, str]:
+    with pytest.raises(ClientError) as info:
+        call()
+    return info.value.response["Error"]["Code"], info.value.response["Error"]["Message"]
+
+
+def test_traffic_settings_refused_with_aws_error_names(traffic, codedeploy):
+    app = traffic.app
+    code, message = _code(lambda: codedeploy.create_deployment_group(
+        applicationName=app, deploymentGroupName="no-lb", serviceRoleArn="arn:aws:iam::000000000000:role/x",
+        deploymentStyle={"deploymentType": "IN_PLACE", "deploymentOption": "WITH_TRAFFIC_CONTROL"}))
+    assert code == "InvalidLoadBalancerInfoException" and "loadBalancerInfo" in message
+    code, message = _code(lambda: codedeploy.create_deployment_group(
+        applicationName=app, deploymentGroupName="bg-no-lb", serviceRoleArn="arn:aws:iam::000000000000:role/x",
+        deploymentStyle={"deploymentType": "BLUE_GREEN", "deploymentOption": "WITHOUT_TRAFFIC_CONTROL"}))
+    assert code == "InvalidDeploymentStyleException" and "WITH_TRAFFIC_CONTROL" in message
+    for percent in (0, 100, 150):
+        code, message = _code(lambda: codedeploy.create_deployment_config(
+            deploymentConfigName=f"canary-{percent}", computePlatform="Server",
+            trafficRoutingConfig={"type": "TimeBasedCanary",
+                                  "timeBasedCanary": {"canaryPercentage": percent, "canaryInterval": 5}}))
+        assert code == "InvalidTrafficRoutingConfigurationException" and "1 to 99" in message
+    code, _ = _code(lambda: codedeploy.create_deployment_group(
+        applicationName=app, deploymentGroupName="bg-bad", serviceRoleArn="arn:aws:iam::000000000000:role/x",
+        deploymentStyle={"deploymentType": "BLUE_GREEN", "deploymentOption": "WITH_TRAFFIC_CONTROL"},
+        loadBalancerInfo={"targetGroupInfoList": [{"name": "x"}]},
+        blueGreenDeploymentConfiguration={"terminateBlueInstancesOnDeploymentSuccess": {"action": "DESTROY"}}))
+    assert code == "InvalidBlueGreenDeploymentConfigurationException"
+
+    tg = traffic.target_group()
+    revision = traffic.revision(app_files("x"))
+    codedeploy.create_deployment_group(applicationName=app, deploymentGroupName="inplace-lb",
+                                       serviceRoleArn="arn:aws:iam::000000000000:role/x",
+                                       ec2TagFilters=[{"Key": TAG, "Value": "none", "Type": "KEY_AND_VALUE"}],
+                                       deploymentStyle={"deploymentType": "IN_PLACE",
+                                                        "deploymentOption": "WITH_TRAFFIC_CONTROL"},
+                                       loadBalancerInfo={"targetGroupInfoList": [{"name": tg}]})
+    code, message = _code(lambda: codedeploy.create_deployment(
+        applicationName=app, deploymentGroupName="inplace-lb", revision=revision,
+        deploymentConfigName="CodeDeployDefault.ECSCanary10Percent5Minutes"))
+    assert code == "InvalidDeploymentConfigNameException" and "targetGroupPairInfoList" in message
+    codedeploy.create_deployment_group(applicationName=app, deploymentGroupName="missing-tg",
+                                       serviceRoleArn="arn:aws:iam::000000000000:role/x",
+                                       deploymentStyle={"deploymentType": "IN_PLACE",
+                                                        "deploymentOption": "WITH_TRAFFIC_CONTROL"},
+                                       loadBalancerInfo={"targetGroupInfoList": [{"name": "no-such-tg"}]})
+    code, message = _code(lambda: codedeploy.create_deployment(applicationName=app, deploymentGroupName="missing-tg",
+                                                               revision=revision))
+    assert code == "InvalidLoadBalancerInfoException" and "no-such-tg" in message
+
+    codedeploy.create_deployment_group(applicationName=app, deploymentGroupName="discover",
+                                       serviceRoleArn="arn:aws:iam::000000000000:role/x",
+                                       ec2TagFilters=[{"Key": TAG, "Value": "none", "Type": "KEY_AND_VALUE"}],
+                                       deploymentStyle={"deploymentType": "BLUE_GREEN",
+                                                        "deploymentOption": "WITH_TRAFFIC_CONTROL"},
+                                       loadBalancerInfo={"targetGroupInfoList": [{"name": tg}]})
+    code, message = _code(lambda: codedeploy.create_deployment(applicationName=app, deploymentGroupName="discover",
+                                                               revision=revision))
+    assert code == "InvalidTargetInstancesException" and "targetInstances" in message
+    other = traffic.target_group()
+    codedeploy.create_deployment_group(applicationName=app, deploymentGroupName="too-small",
+                                       serviceRoleArn="arn:aws:iam::000000000000:role/x",
+                                       ec2TagFilters=[{"Key": "Environment", "Value": "demo", "Type": "KEY_AND_VALUE"}],
+                                       deploymentStyle={"deploymentType": "BLUE_GREEN",
+                                                        "deploymentOption": "WITH_TRAFFIC_CONTROL"},
+                                       loadBalancerInfo={"targetGroupPairInfoList": [
+                                           {"targetGroups": [{"name": tg}, {"name": other}]}]})
+    code, message = _code(lambda: codedeploy.create_deployment(
+        applicationName=app, deploymentGroupName="too-small", revision=revision,
+        deploymentConfigName="CodeDeployDefault.ECSCanary10Percent5Minutes",
+        targetInstances={"tagFilters": [{"Key": "Environment", "Value": "demo", "Type": "KEY_AND_VALUE"}]}))
+    assert code == "InvalidTargetInstancesException" and "too small to split" in message
+
+
+# ---------------------------------------------------------------- in place behind a load balancer
+
+
+def test_in_place_with_a_load_balancer_takes_each_instance_out_while_it_is_deployed(traffic):
+    instances = traffic.launch(2, "inplace")
+    traffic.serve_first_version(instances, "1")
+    tg = traffic.target_group()
+    lb = traffic.load_balancer({tg: 1})
+    traffic.client.post(f"/elb/target-groups/{tg}/register", {"instanceIds": [i["instanceId"] for i in instances]})
+    traffic.wait_healthy(tg, 2)
+    group = traffic.group("inplace", deploymentConfigName="CodeDeployDefault.OneAtATime",
+                          deploymentStyle={"deploymentType": "IN_PLACE", "deploymentOption": "WITH_TRAFFIC_CONTROL"},
+                          loadBalancerInfo={"targetGroupInfoList": [{"name": tg}]})
+    load = Load(lb["url"], 40, traffic.tmp)
+    doc = traffic.deploy(group, app_files("2"))
+    report = load.report()
+    assert doc["status"] == "Succeeded", explain(doc)
+    for target in doc["targets"]:
+        assert [e["lifecycleEventName"] for e in target["lifecycleEvents"]] == [
+            "BeforeBlockTraffic", "BlockTraffic", "AfterBlockTraffic", "ApplicationStop", "DownloadBundle",
+            "BeforeInstall", "Install", "AfterInstall", "ApplicationStart", "ValidateService",
+            "BeforeAllowTraffic", "AllowTraffic", "AfterAllowTraffic"]
+        assert all(e["status"] == "Succeeded" for e in target["lifecycleEvents"]), explain(doc)
+    # Each server was stopped while its instance was out of the target group: nobody saw an error.
+    assert report["sent"] > 100 and failed(report) == 0, report
+    assert set(report["bodies"]) == {"version 1", "version 2"}, report["bodies"]
+    assert {t["state"] for t in traffic.wait_healthy(tg, 2)} == {"healthy"}
+
+
+# ---------------------------------------------------------------- blue/green with a copied fleet
+
+
+def test_blue_green_copies_the_fleet_reroutes_and_terminates_the_originals(traffic):
+    originals = traffic.launch(2, "bluegreen")
+    traffic.serve_first_version(originals, "1")
+    tg = traffic.target_group()
+    lb = traffic.load_balancer({tg: 1})
+    traffic.client.post(f"/elb/target-groups/{tg}/register", {"instanceIds": [i["instanceId"] for i in originals]})
+    traffic.wait_healthy(tg, 2)
+    group = traffic.group(
+        "bluegreen", deploymentConfigName="CodeDeployDefault.AllAtOnce",
+        deploymentStyle={"deploymentType": "BLUE_GREEN", "deploymentOption": "WITH_TRAFFIC_CONTROL"},
+        loadBalancerInfo={"targetGroupInfoList": [{"name": tg}]},
+        blueGreenDeploymentConfiguration={
+            "greenFleetProvisioningOption": {"action": "COPY_AUTO_SCALING_GROUP"},
+            "deploymentReadyOption": {"actionOnTimeout": "STOP_DEPLOYMENT", "waitTimeInMinutes": 30},
+            "terminateBlueInstancesOnDeploymentSuccess": {"action": "TERMINATE", "terminationWaitTimeInMinutes": 1}})
+    load = Load(lb["url"], 40, traffic.tmp)
+    started = traffic.deploy(group, app_files("2"), wait=False)
+    ready = traffic.wait(started["deploymentId"], statuses=("Ready", "Failed", "Stopped", "Succeeded"))
+    assert ready["status"] == "Ready", explain(ready)
+    traffic.client.post(f"/deployments/{started['deploymentId']}/continue", {"deploymentWaitType": "READY_WAIT"})
+    doc = traffic.wait(started["deploymentId"])
+    report = load.report()
+    assert doc["status"] == "Succeeded", explain(doc)
+    labels = {t["instanceId"]: t.get("instanceLabel") for t in doc["targets"]}
+    original_ids = {i["instanceId"] for i in originals}
+    assert {labels[i] for i in original_ids} == {"Blue"}
+    replacements = [i for i, label in labels.items() if label == "Green"]
+    assert len(replacements) == 2 and not original_ids & set(replacements)
+    by_instance = {t["instanceId"]: [e["lifecycleEventName"] for e in t["lifecycleEvents"]] for t in doc["targets"]}
+    for instance_id in original_ids:
+        assert by_instance[instance_id] == ["BeforeBlockTraffic", "BlockTraffic", "AfterBlockTraffic"]
+    for instance_id in replacements:
+        assert by_instance[instance_id][-3:] == ["BeforeAllowTraffic", "AllowTraffic", "AfterAllowTraffic"]
+        assert by_instance[instance_id][:2] == ["ApplicationStop", "DownloadBundle"]
+    assert doc.get("instanceTerminationWaitTimeStarted") is True
+    # Every request was answered, first by the originals, then by the replacements.
+    assert report["sent"] > 100 and failed(report) == 0, report
+    assert set(report["bodies"]) == {"version 1", "version 2"}, report["bodies"]
+    states = {i["instanceId"]: i["state"] for i in traffic.client.get("/instances?all=true")["instances"]}
+    assert {states[i] for i in original_ids} == {"terminated"}
+    registered = {t["instanceId"] for t in traffic.client.get(f"/elb/target-groups/{tg}/health")["targets"]
+                  if t["state"] == "healthy"}
+    assert registered == set(replacements)
+
+
+# ---------------------------------------------------------------- canary between two target groups
+
+
+def test_canary_completes_and_a_bad_canary_is_aborted_by_an_alarm(traffic, cloudwatch):
+    originals = traffic.launch(2, "canary")
+    traffic.serve_first_version(originals, "1")
+    blue, green = traffic.target_group(path="/health.txt"), traffic.target_group(path="/health.txt")
+    lb = traffic.load_balancer({blue: 100, green: 0})
+    traffic.client.post(f"/elb/target-groups/{blue}/register", {"instanceIds": [i["instanceId"] for i in originals]})
+    traffic.wait_healthy(blue, 2)
+    alarm = f"canary-5xx-{uuid.uuid4().hex[:6]}"
+    lb_dimension = lb["loadBalancerArn"].split(":loadbalancer/", 1)[1]
+    cloudwatch.put_metric_alarm(AlarmName=alarm, Namespace="AWS/ApplicationELB", MetricName="HTTPCode_Target_5XX_Count",
+                                Dimensions=[{"Name": "LoadBalancer", "Value": lb_dimension}], Statistic="Sum",
+                                Period=60, EvaluationPeriods=1, Threshold=0, ComparisonOperator="GreaterThanThreshold",
+                                TreatMissingData="notBreaching")
+    group = traffic.group(
+        "canary", deploymentConfigName="CodeDeployDefault.ECSCanary10Percent5Minutes",
+        deploymentStyle={"deploymentType": "BLUE_GREEN", "deploymentOption": "WITH_TRAFFIC_CONTROL"},
+        loadBalancerInfo={"targetGroupPairInfoList": [{"targetGroups": [{"name": blue}, {"name": green}]}]},
+        blueGreenDeploymentConfiguration={"greenFleetProvisioningOption": {"action": "COPY_AUTO_SCALING_GROUP"},
+                                          "terminateBlueInstancesOnDeploymentSuccess": {"action": "TERMINATE"}},
+        alarmConfiguration={"enabled": True, "alarms": [{"name": alarm}]},
+        autoRollbackConfiguration={"enabled": True, "events": ["DEPLOYMENT_STOP_ON_ALARM", "DEPLOYMENT_FAILURE"]})
+
+    # A good canary: 10 % for five (emulated) minutes, then the rest; nobody sees an error.
+    load = Load(lb["url"], 40, traffic.tmp)
+    good = traffic.deploy(group, app_files("2"))
+    report = load.report()
+    assert good["status"] == "Succeeded", explain(good)
+    assert any("10% of traffic" in m for m in good["deploymentStatusMessages"]), good["deploymentStatusMessages"]
+    assert report["sent"] > 100 and failed(report) == 0, report
+    assert set(report["bodies"]) == {"version 1", "version 2"}, report["bodies"]
+    assert traffic.client.get(f"/elb/load-balancers/{lb['loadBalancerName']}")["weights"] == {blue: 0, green: 100}
+
+    # A bad canary: its 10 % answer 500, the alarm fires, traffic goes back to version 2.
+    load = Load(lb["url"], 40, traffic.tmp)
+    bad = traffic.deploy(group, app_files("3", broken=True))
+    rollback_id = (bad.get("rollbackInfo") or {}).get("rollbackDeploymentId")
+    assert bad["status"] == "Stopped" and bad["errorInformation"]["code"] == "ALARM_ACTIVE", explain(bad)
+    assert rollback_id, explain(bad)
+    rollback = traffic.wait(rollback_id)
+    assert rollback["status"] == "Succeeded" and rollback["creator"] == "codeDeployRollback", explain(rollback)
+    during = load.report()
+    assert during["status_counts"].get("500", 0) > 0, during  # the canary really took traffic
+    assert traffic.client.get(f"/elb/load-balancers/{lb['loadBalancerName']}")["weights"] == {blue: 0, green: 100}
+    after = Load(lb["url"], 40, traffic.tmp)
+    time.sleep(3)
+    settled = after.report()
+    assert settled["sent"] > 50 and failed(settled) == 0, settled
+    assert set(settled["bodies"]) == {"version 2"}, settled["bodies"]
+    cloudwatch.delete_alarms(AlarmNames=[alarm])
