@@ -14,7 +14,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from emulator.cli import build_command, cloudwatch_command, deploy_command, lifecycle
+from emulator.cli import build_command, cloudwatch_command, deploy_command, lb_command, lifecycle
 from emulator.cli.client import Client, ControlPlaneError
 from emulator.config import load_settings
 from emulator.runtime.container_runtime import RuntimeUnavailable
@@ -30,6 +30,7 @@ app.add_typer(deploy_command.deployments_app, name="deployments")
 app.command("deploy")(deploy_command.deploy)
 build_command.register(app)
 cloudwatch_command.register(app)
+lb_command.register(app)
 console = Console(highlight=False)
 
 
