@@ -85,5 +85,5 @@ class Orchestrator:
 def _summary(doc: dict) -> dict:
     """A small copy for the event feed: enough to render progress without re-reading."""
     keep = ("status", "name", "pipelineName", "stageName", "actionName", "currentPhase", "message",
-            "instanceId", "lifecycleEvent", "deploymentId", "pipelineExecutionId", "projectName")
+            "instanceId", "lifecycleEvent", "deploymentId", "pipelineExecutionId", "projectName", "instanceLabel")
     return {k: doc[k] for k in keep if k in doc}

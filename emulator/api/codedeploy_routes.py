@@ -46,6 +46,18 @@ def codedeploy_router(cp: ControlPlane) -> APIRouter:
     def get_group(app: str, group: str):
         return cp.apps.get_group(app, group)
 
+    @r.post("/applications/{app}/deployment-groups/{group}")
+    def update_group(app: str, group: str, payload: dict = Body(...)):
+        allowed = {"deploymentConfigName", "ec2TagFilters", "autoRollbackConfiguration", "deploymentStyle",
+                   "loadBalancerInfo", "blueGreenDeploymentConfiguration"}
+        unknown = set(payload) - allowed
+        if unknown:
+            raise ValueError(f"deployment group update: unknown field(s) {', '.join(sorted(unknown))}; expected any "
+                             f"of {', '.join(sorted(allowed))}")
+        if "deploymentConfigName" in payload:
+            cp.apps.get_config(payload["deploymentConfigName"])
+        return cp.apps.update_group(app, group, **payload)
+
     # -------------------------------------------------------- deployment configurations
 
     @r.post("/deployment-configs")

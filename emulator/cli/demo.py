@@ -1,5 +1,6 @@
 """The demo: the seed's pipeline, pushed twice, watched live, checked, and reported; then a bad
-release that a CloudWatch alarm stops and rolls back, and its fix."""
+release that a CloudWatch alarm stops and rolls back, and its fix; then, behind the load balancer,
+a canary of a broken page that an alarm aborts and a blue/green release of the fix."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import httpx
 from rich.console import Console
 from rich.table import Table
 
+from emulator.cli import traffic_demo
 from emulator.cli.client import Client, ControlPlaneError
 from emulator.cli.progress import ExecutionWatcher
 from emulator.config import Settings
@@ -171,6 +173,11 @@ def report(console: Console, client: Client, rounds: list[Round]) -> None:
     for instance in client.get("/instances")["instances"]:
         if instance.get("state") == "running":
             console.print(f"  {instance['name']}: {instance['appUrl']}")
+    try:
+        console.print(f"  load balancer {traffic_demo.LOAD_BALANCER}: "
+                      f"{client.get(f'/elb/load-balancers/{traffic_demo.LOAD_BALANCER}')['url']}")
+    except ControlPlaneError:
+        pass
 
 
 def explain_failure(console: Console, client: Client, execution: dict) -> None:
@@ -290,8 +297,12 @@ def run_demo(client: Client, settings: Settings, console: Console, store, show_l
                 break
         if len(rounds) == 2 and all(r.passed for r in rounds):
             rounds += bad_release_rounds(client, console, work, store, _current_version(work) + 1, show_logs)
+        if len(rounds) == 4 and all(r.passed for r in rounds):
+            rounds += traffic_demo.traffic_rounds(client, console, work, push_round,
+                                                  (DEMO_DIR / "pipeline.json").read_text(),
+                                                  _current_version(work) + 1, show_logs)
         report(console, client, rounds)
-        return all(r.passed for r in rounds) and len(rounds) == 4
+        return all(r.passed for r in rounds) and len(rounds) == 6
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

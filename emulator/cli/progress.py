@@ -83,10 +83,16 @@ class ExecutionWatcher:
             return
         if kind == "deployment" and event["id"] in mine:
             self._line((kind, event["id"], status), elapsed, f"    deployment {event['id']}", "", status)
+            if d.get("message"):  # a blue/green release's steps: replacement, traffic shifted, terminated
+                self.console.print(f"[dim]{elapsed:7.1f}s[/dim]      [cyan]{d['message']}[/cyan]", highlight=False) \
+                    if (kind, event["id"], d["message"]) not in self._printed else None
+                self._printed.add((kind, event["id"], d["message"]))
             return
         if kind == "deployment-target" and d.get("deploymentId") in mine:
             message = d.get("message", "")
-            name = event["id"].split(":")[-1]
+            name = d.get("name") or event["id"].split(":")[-1]
+            if d.get("instanceLabel"):  # blue/green: which side the instance is on
+                name = f"{name} ({d['instanceLabel'].lower()})"
             if " " in message:
                 lifecycle, ev_status = message.rsplit(" ", 1)
                 self._line((kind, event["id"], message), elapsed, f"      {name}", lifecycle, ev_status)

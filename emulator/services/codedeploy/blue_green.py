@@ -301,7 +301,7 @@ class BlueGreenRelease:
         if target and not statuses.is_terminal(TARGET, target["status"]):
             if status == "Skipped" and target["status"] == "InProgress":
                 status = "Failed"
-            self.svc._finish_target(target["id"], status, "stopped before this instance finished")
+            self.svc._finish_target(target["id"], status, "stopped")
 
     def _message(self, text: str) -> None:
         doc = self.svc.db.get(KIND, self.id)
