@@ -230,6 +230,12 @@ def test_traffic_settings_refused_with_aws_error_names(traffic, codedeploy):
             trafficRoutingConfig={"type": "TimeBasedCanary",
                                   "timeBasedCanary": {"canaryPercentage": percent, "canaryInterval": 5}}))
         assert code == "InvalidTrafficRoutingConfigurationException" and "1 to 99" in message
+    name = f"canary-20-{uuid.uuid4().hex[:6]}"
+    codedeploy.create_deployment_config(deploymentConfigName=name, computePlatform="Server", trafficRoutingConfig={
+        "type": "TimeBasedCanary", "timeBasedCanary": {"canaryPercentage": 20, "canaryInterval": 5}})
+    info = codedeploy.get_deployment_config(deploymentConfigName=name)["deploymentConfigInfo"]
+    assert info["trafficRoutingConfig"]["timeBasedCanary"] == {"canaryPercentage": 20, "canaryInterval": 5}
+    assert name in codedeploy.list_deployment_configs()["deploymentConfigsList"]
     code, _ = _code(lambda: codedeploy.create_deployment_group(
         applicationName=app, deploymentGroupName="bg-bad", serviceRoleArn="arn:aws:iam::000000000000:role/x",
         deploymentStyle={"deploymentType": "BLUE_GREEN", "deploymentOption": "WITH_TRAFFIC_CONTROL"},
