@@ -286,7 +286,7 @@ class LoadBalancing:
             if balancer.doc.get("type") == "classic" and set(weights) != {load_balancer}:
                 raise ValueError(f"classic load balancer {load_balancer!r} forwards only to its own target group "
                                  f"{load_balancer!r}; use an application load balancer to split traffic")
-            self.db.update(LOAD_BALANCER, load_balancer, weights=weights)
+            self.orch.update(LOAD_BALANCER, load_balancer, weights=weights)  # on the event feed for the console
             with self._lock:
                 balancer.doc["weights"] = weights
                 balancer.choice = WeightedChoice(weights)
