@@ -17,10 +17,8 @@ and functions of the main shell are not visible to run-as commands.
 from __future__ import annotations
 
 import codecs
-import getpass
 import os
 import re
-import secrets
 import select
 import shlex
 import shutil
@@ -41,7 +39,7 @@ class ShellSession:
         os.chmod(self._state, 0o1777)  # run-as users write their snapshots here
         self._env_file = os.path.join(self._state, "env")
         self._cwd_file = os.path.join(self._state, "cwd")
-        self._nonce = secrets.token_hex(8)
+        self._nonce = os.urandom(8).hex()  # not `secrets`: its hashlib import slows every build's start
         self._marker = re.compile(rb"\x1e" + self._nonce.encode() + rb":(-?\d+)\x1e")
         self._count = 0
         self._proc: subprocess.Popen[bytes] | None = None
@@ -52,7 +50,7 @@ class ShellSession:
     def run(self, command: str, run_as: str | None = None) -> int:
         """Runs one buildspec command; its output goes to on_output; returns its exit status."""
         cmd_file = self._write(command)
-        if run_as and run_as != getpass.getuser():
+        if run_as and run_as != _current_user():
             return self._execute(self._run_as_line(cmd_file, run_as), self.on_output)
         return self._execute(f". {_q(cmd_file)} </dev/null", self.on_output)
 
@@ -190,6 +188,12 @@ class ShellSession:
 def _emit(sink: Callable[[str], None] | None, text: str) -> None:
     if sink and text:
         sink(text)
+
+
+def _current_user() -> str:
+    import getpass  # only for run-as
+
+    return getpass.getuser()
 
 
 def _q(text: str) -> str:

@@ -1,72 +1,93 @@
-"""`pipelocal build` (a buildspec against a local directory) and `pipelocal params` / `secrets`."""
+"""`pipelocal build`: a buildspec against a local directory, like CodeBuild's codebuild_build.sh.
+
+Its options are read with argparse rather than typer, and rich is imported while the container
+starts: typer's option parsing (a pydantic adapter per option) and rich's import take longer than
+the whole overhead a trivial build may have over a plain `docker run` (benchmarks/local_build.py).
+"""
 
 from __future__ import annotations
 
+import argparse
 import sys
+import threading
 from pathlib import Path
-
-import typer
-from rich.console import Console
-from rich.table import Table
 
 from emulator import contracts
 from emulator.config import load_settings
 from emulator.domain.errors import SpecError
 
-console = Console(highlight=False)
-params_app = typer.Typer(help="SSM Parameter Store stand-in: values for buildspec env.parameter-store.",
-                         no_args_is_help=True)
-secrets_app = typer.Typer(help="Secrets Manager stand-in: values for buildspec env.secrets-manager.",
-                          no_args_is_help=True)
 _COLOURS = {"SUCCEEDED": "green", "FAILED": "red", "TIMED_OUT": "red", "STOPPED": "yellow", "FAULT": "red"}
+HELP = "Run a buildspec against a local directory, like CodeBuild's codebuild_build.sh. Exit code 0 only on success."
 
 
-def register(app: typer.Typer) -> None:
-    app.command(name="build")(build)
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="pipelocal build", description=HELP)
+    p.add_argument("-s", "--source", type=Path, default=Path("."), help="Source directory (CODEBUILD_SRC_DIR). Default: .")
+    p.add_argument("-b", "--buildspec", type=Path, help="Buildspec file (default: buildspec.yml in the source).")
+    p.add_argument("-i", "--image", default="pipelocal/build:1", help="Build image. Default: pipelocal/build:1")
+    p.add_argument("-e", "--env-file", type=Path, help="KEY=VALUE lines, as the project's variables.")
+    p.add_argument("-a", "--artifacts", type=Path, help="Write the artifacts here (secondary ones in subdirectories).")
+    p.add_argument("--source-mode", default="copy",
+                   help="copy: every file (default); git: only files git tracks; bind: mount the directory (the build writes into it).")
+    p.add_argument("--privileged", action="store_true", help="privilegedMode: a privileged container.")
+    p.add_argument("--compute-type", default="BUILD_GENERAL1_SMALL", help="CPU and memory limits. Default: BUILD_GENERAL1_SMALL")
+    p.add_argument("--phase", help="Run only this phase (install, pre_build, build, post_build).")
+    p.add_argument("--timeout", type=float, default=3600, help="Stop the build after this many seconds (TIMED_OUT). Default: 3600")
+    p.add_argument("--cache-dir", type=Path, help="A LOCAL cache directory for the buildspec's cache.")
+    p.add_argument("--batch", action="store_true", help="Run the buildspec's batch (build-list, build-graph, build-matrix).")
+    p.add_argument("--max-parallel", type=int, default=None,
+                   help="With --batch: builds run at once (default: the batch's maximum-builds-allowed, at most 2).")
+    p.add_argument("--shell-on-failure", action="store_true",
+                   help="At the first failed command, open a shell in the build container with the build's environment.")
+    return p
+
+
+def register(app) -> None:
+    """Adds `build`, `params` and `secrets` to the full CLI (`pipelocal --help` lists them)."""
+    import typer
+
+    from emulator.cli.params_command import params_app, secrets_app
+
+    def build(ctx) -> None:
+        raise typer.Exit(main(list(ctx.args)))
+
+    build.__annotations__ = {"ctx": typer.Context}  # a real class: this module imports typer only here
+    app.command(name="build", help=HELP, add_help_option=False,
+                context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(build)
     app.add_typer(params_app, name="params")
     app.add_typer(secrets_app, name="secrets")
 
 
-def build(
-    source: Path = typer.Option(Path("."), "--source", "-s", help="Source directory (CODEBUILD_SRC_DIR)."),
-    buildspec: Path = typer.Option(None, "--buildspec", "-b", help="Buildspec file (default: buildspec.yml in the source)."),
-    image: str = typer.Option("pipelocal/build:1", "--image", "-i", help="Build image."),
-    env_file: Path = typer.Option(None, "--env-file", "-e", help="KEY=VALUE lines, as the project's variables."),
-    artifacts: Path = typer.Option(None, "--artifacts", "-a", help="Write the artifacts here (secondary ones in subdirectories)."),
-    source_mode: str = typer.Option("copy", "--source-mode", help="copy: every file; git: only files git tracks; bind: mount the directory (the build writes into it)."),
-    privileged: bool = typer.Option(False, "--privileged", help="privilegedMode: a privileged container."),
-    compute_type: str = typer.Option("BUILD_GENERAL1_SMALL", "--compute-type", help="CPU and memory limits."),
-    phase: str = typer.Option(None, "--phase", help="Run only this phase (install, pre_build, build, post_build)."),
-    timeout: float = typer.Option(3600, "--timeout", help="Stop the build after this many seconds (TIMED_OUT)."),
-    cache_dir: Path = typer.Option(None, "--cache-dir", help="A LOCAL cache directory for the buildspec's cache."),
-    batch: bool = typer.Option(False, "--batch", help="Run the buildspec's batch (build-list, build-graph, build-matrix)."),
-    shell_on_failure: bool = typer.Option(False, "--shell-on-failure",
-                                          help="At the first failed command, open a shell in the build container with the build's environment."),
-) -> None:
-    """Run a buildspec against a local directory, like CodeBuild's codebuild_build.sh. Exit code 0 only on success."""
+def main(args: list[str]) -> int:
+    """Runs `pipelocal build ARGS`; the exit status: 0 succeeded, 1 failed, 2 refused, 3 no engine or image."""
+    opts = parser().parse_args(args)
     from emulator.runtime.container_runtime import ImageMissing, RuntimeUnavailable
-    from emulator.runtime.docker_engine import DockerEngine
+    from emulator.runtime.docker_socket import local_engine
     from emulator.services.codebuild import local_build
     from emulator.services.codebuild.build_environment import ReferenceError_
-    from emulator.services.codebuild.runtime_packs import RuntimePackError
 
     settings = load_settings()
     try:
-        env = _read_env_file(env_file) if env_file else {}
+        env = _read_env_file(opts.env_file) if opts.env_file else {}
         options = local_build.LocalBuildOptions(
-            source_dir=source, buildspec=buildspec, image=image, compute_type=compute_type, env=env,
-            artifacts_dir=artifacts, source_mode=source_mode, privileged=privileged, phase=phase,
-            timeout_seconds=timeout, region=settings.region, account=settings.account_id,
-            params=_local_params(settings), cache_dir=cache_dir, runtimes_dir=settings.data_dir / "runtimes",
-            shell_on_failure=shell_on_failure,
+            source_dir=opts.source, buildspec=opts.buildspec, image=opts.image, compute_type=opts.compute_type,
+            env=env, artifacts_dir=opts.artifacts, source_mode=opts.source_mode, privileged=opts.privileged,
+            phase=opts.phase, timeout_seconds=opts.timeout, region=settings.region, account=settings.account_id,
+            cache_dir=opts.cache_dir, runtimes_dir=settings.data_dir / "runtimes",
+            shell_on_failure=opts.shell_on_failure,
         )
         spec, _ = local_build.prepare(options)
-        if batch:
+        if opts.batch or spec.env.parameter_store or spec.env.secrets_manager:
+            options.params = _local_params(settings)  # opens the state database: only when something may need it
+        if opts.batch:
             local_build.prepare_batch(options, spec)
+        if opts.max_parallel is not None and opts.max_parallel < 1:
+            raise local_build.LocalBuildError(f"--max-parallel {opts.max_parallel}: expected at least 1")
     except (SpecError, local_build.LocalBuildError) as exc:
-        console.print(f"[red]refused:[/red] {exc}", markup=True)
-        raise typer.Exit(2)
+        _console().print(f"[red]refused:[/red] {exc}", markup=True)
+        return 2
     out = sys.stdout
+    engine = local_engine(installation=str(settings.home))
 
     def on_text(text: str) -> None:
         out.write(text)
@@ -74,29 +95,46 @@ def build(
 
     def on_phase(report: contracts.PhaseReport) -> None:
         if report.status == "IN_PROGRESS":
-            console.rule(f"[bold]{report.phase}[/bold]")
-
-    if batch:
-        _run_batch(options, spec, on_text, on_phase, DockerEngine(installation=str(settings.home)))
-    engine = DockerEngine(installation=str(settings.home))
+            _console().rule(f"[bold]{report.phase}[/bold]")
 
     def open_shell(event: dict, container: str) -> None:
-        console.print(f"[yellow]command failed:[/yellow] {event.get('command')}\n"
-                      f"A shell in the build container, with the build's variables and directory. "
-                      f"Exit it to let the build go on (the phase stays failed).")
+        _console().print(f"[yellow]command failed:[/yellow] {event.get('command')}\n"
+                         f"A shell in the build container, with the build's variables and directory. "
+                         f"Exit it to let the build go on (the phase stays failed).")
         script = (f"set -a; . {event['env_file']} 2>/dev/null; set +a; cd \"$(cat {event['cwd_file']})\"; "
                   f"exec bash --norc -i")
         engine.exec(container, ["bash", "-c", script], interactive=True)
 
+    refusals: tuple[type[Exception], ...] = (ReferenceError_,)
+    if opts.batch or spec.runtime_versions:
+        from emulator.services.codebuild.runtime_packs import RuntimePackError
+
+        refusals += (RuntimePackError,)
+    _preload_rich()
     try:
+        if opts.batch:
+            return _run_batch(options, spec, on_text, on_phase, engine, opts.max_parallel)
         result = local_build.run(options, spec, on_text, on_phase, engine,
-                                 on_pause=open_shell if shell_on_failure else None)
-    except (ReferenceError_, RuntimePackError) as exc:
-        console.print(f"[red]build refused:[/red] {exc}")
-        raise typer.Exit(2)
+                                 on_pause=open_shell if opts.shell_on_failure else None)
+    except refusals as exc:
+        _console().print(f"[red]build refused:[/red] {exc}")
+        return 2
     except (ImageMissing, RuntimeUnavailable) as exc:
-        console.print(f"[red]pipelocal:[/red] {exc}")
-        raise typer.Exit(3)
+        _console().print(f"[red]pipelocal:[/red] {exc}")
+        return 3
+    _print_result(result, opts.artifacts)
+    return 0 if result.status == "SUCCEEDED" else 1
+
+
+def run_build_alone(args: list[str]) -> None:
+    """`pipelocal build ARGS` without the rest of the CLI (see emulator/cli/entry.py)."""
+    sys.exit(main(args))
+
+
+def _print_result(result, artifacts: Path | None) -> None:
+    from rich.table import Table
+
+    console = _console()
     if result.excluded:
         shown = ", ".join(result.excluded[:10]) + (f" and {len(result.excluded) - 10} more" if len(result.excluded) > 10 else "")
         console.print(f"source: {len(result.excluded)} files not tracked by git were left out: {shown}")
@@ -114,16 +152,16 @@ def build(
         console.print("exported: " + ", ".join(f"{k}={v}" for k, v in result.exported.items()))
     if artifacts and result.artifacts:
         console.print(f"artifacts: {len(result.artifacts)} files in {artifacts}")
-    colour = _COLOURS.get(result.status, "white")
-    console.print(f"build: [{colour}]{result.status}[/]")
-    raise typer.Exit(0 if result.status == "SUCCEEDED" else 1)
+    console.print(f"build: [{_COLOURS.get(result.status, 'white')}]{result.status}[/]")
 
 
-def _run_batch(options, spec, on_text, on_phase, runtime) -> None:
+def _run_batch(options, spec, on_text, on_phase, runtime, max_parallel: int | None) -> int:
+    from rich.table import Table
+
     from emulator.services.codebuild import local_build
 
-    results = local_build.run_batch(options, spec, on_text, on_phase, runtime,
-                                    on_task=lambda identifier: console.rule(f"[bold cyan]build {identifier}[/bold cyan]"))
+    results = local_build.run_batch(options, spec, on_text, on_phase, runtime, max_parallel=max_parallel,
+                                    on_task=lambda identifier: _console().rule(f"[bold cyan]build {identifier}[/bold cyan]"))
     table = Table(title="batch")
     for column in ("build", "status", "phases", "note"):
         table.add_column(column)
@@ -131,10 +169,10 @@ def _run_batch(options, spec, on_text, on_phase, runtime) -> None:
         phases = " ".join(f"{p.phase}:{'PASS' if p.status == 'SUCCEEDED' else 'FAIL'}" for p in (r.result.phases if r.result else []))
         note = r.message or ("failure ignored" if r.ignore_failure and r.status != "SUCCEEDED" else "")
         table.add_row(r.identifier, f"[{_COLOURS.get(r.status, 'white')}]{r.status}[/]", phases, note)
-    console.print(table)
+    _console().print(table)
     status = local_build.batch_status(results)
-    console.print(f"batch: [{_COLOURS.get(status, 'white')}]{status}[/]")
-    raise typer.Exit(0 if status == "SUCCEEDED" else 1)
+    _console().print(f"batch: [{_COLOURS.get(status, 'white')}]{status}[/]")
+    return 0 if status == "SUCCEEDED" else 1
 
 
 def _read_env_file(path: Path) -> dict[str, str]:
@@ -166,70 +204,20 @@ def _local_params(settings):
     return ParameterStore(Database(settings.db_path, settings.account_id, settings.region))
 
 
-# ------------------------------------------------------------ params / secrets
+_rich: dict = {}
+_rich_lock = threading.Lock()
 
 
-def _client():
-    from emulator.cli.client import Client
+def _console():
+    """rich's Console, made at first use (see _preload_rich)."""
+    with _rich_lock:
+        if "console" not in _rich:
+            from rich.console import Console
 
-    return Client(load_settings().control_url)
-
-
-def _call(fn):
-    from emulator.cli.client import ControlPlaneError
-
-    try:
-        return fn()
-    except ControlPlaneError as exc:
-        console.print(f"[red]pipelocal:[/red] {exc}")
-        raise typer.Exit(1)
+            _rich["console"] = Console(highlight=False)
+        return _rich["console"]
 
 
-@params_app.command("put")
-def params_put(name: str, value: str,
-               type: str = typer.Option("String", "--type", help="String, StringList or SecureString."),
-               overwrite: bool = typer.Option(False, "--overwrite")) -> None:
-    """Set a parameter (like `aws ssm put-parameter`)."""
-    result = _call(lambda: _client().post("/parameters", {"name": name, "value": value, "type": type,
-                                                          "overwrite": overwrite}))
-    console.print(f"{name}: version {result['Version']}")
-
-
-@params_app.command("get")
-def params_get(name: str, decrypt: bool = typer.Option(False, "--with-decryption")) -> None:
-    """Print a parameter's value."""
-    print(_call(lambda: _client().get("/parameters/value", name=name, withDecryption=decrypt))["Value"])
-
-
-@params_app.command("list")
-def params_list() -> None:
-    """Names, types and versions (never values)."""
-    for p in _call(lambda: _client().get("/parameters"))["parameters"]:
-        console.print(f"{p['Name']}  {p['Type']}  v{p['Version']}")
-
-
-@secrets_app.command("create")
-def secrets_create(name: str, value: str) -> None:
-    """Create a secret (like `aws secretsmanager create-secret --secret-string`)."""
-    result = _call(lambda: _client().post("/secrets", {"name": name, "secretString": value}))
-    console.print(result["ARN"])
-
-
-@secrets_app.command("put")
-def secrets_put(secret_id: str, value: str) -> None:
-    """A new AWSCURRENT version of a secret."""
-    result = _call(lambda: _client().request("PUT", "/secrets/value", json={"secretId": secret_id, "secretString": value}))
-    console.print(f"{result['Name']}: version {result['VersionId']}")
-
-
-@secrets_app.command("get")
-def secrets_get(secret_id: str, stage: str = typer.Option(None, "--version-stage")) -> None:
-    """Print a secret's value."""
-    print(_call(lambda: _client().get("/secrets/value", secretId=secret_id, **({"versionStage": stage} if stage else {})))["SecretString"])
-
-
-@secrets_app.command("list")
-def secrets_list() -> None:
-    """Secret names and ARNs (never values)."""
-    for s in _call(lambda: _client().get("/secrets"))["secrets"]:
-        console.print(f"{s['Name']}  {s['ARN']}")
+def _preload_rich() -> None:
+    """Imports rich on a thread while the main thread waits for the Docker engine to start the container."""
+    threading.Thread(target=lambda: (_console(), __import__("rich.table")), daemon=True).start()

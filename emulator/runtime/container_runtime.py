@@ -1,6 +1,7 @@
 """The one interface between pipelocal and a container engine.
 
-Services ask for containers through `ContainerRuntime`; only `docker_engine` knows Docker.
+Services ask for containers through `ContainerRuntime`; only `docker_engine` (and `docker_socket`, its
+standard-library twin for short CLI runs) knows Docker.
 Every container pipelocal starts carries the label `LABEL_MANAGED`, so leftovers can be found
 after a crash and handled.
 """
@@ -41,6 +42,12 @@ class ContainerSpec:
     files: dict[str, bytes] = field(default_factory=dict)  # path in container -> tar archive to unpack there
     hostname: str | None = None
     mounts: list[tuple[str, ...]] = field(default_factory=list)  # (host dir, container dir[, "rw"]); read-only by default
+    # the engine may remove the container by itself once it exits (callers still call remove(), which then
+    # need not wait); for a container nobody reads files from after it exits
+    auto_remove: bool = False
+    # written to the container's standard input once it has started, then closed (no other way in:
+    # cheaper than `files`, which makes the engine mount the container's filesystem once more)
+    stdin: bytes | None = None
 
 
 @dataclass

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import threading
 from typing import Iterator
 
@@ -103,7 +104,8 @@ class DockerEngine:
             network=spec.network,
             privileged=spec.privileged,
             hostname=spec.hostname,
-            detach=True,
+            detach=spec.stdin is None,  # with stdin: StdinOnce, so the input ends when we close it
+            stdin_open=spec.stdin is not None,
             init=True,
         )
         if spec.publish:
@@ -121,7 +123,14 @@ class DockerEngine:
         try:
             for path, archive in spec.files.items():
                 container.put_archive(path, archive)
+            attached = self.client.api.attach_socket(container.id, params={"stdin": 1, "stream": 1}) \
+                if spec.stdin is not None else None
             container.start()
+            if attached is not None:
+                raw = getattr(attached, "_sock", attached)
+                raw.sendall(spec.stdin)
+                raw.shutdown(socket.SHUT_WR)
+                attached.close()
         except Exception:
             container.remove(force=True)
             raise

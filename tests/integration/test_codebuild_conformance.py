@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from emulator.domain.errors import SpecError
-from emulator.runtime.docker_engine import DockerEngine
+from emulator.runtime.docker_socket import local_engine
 from emulator.services.codebuild import local_build
 from emulator.services.parameters.store import ParameterStore
 from emulator.state.database import Database
@@ -204,7 +204,7 @@ def _run(tmp_path: Path, case: Case, params=None, artifacts: Path | None = None,
     spec, _ = local_build.prepare(options)
     log: list[str] = []
     result = local_build.run(options, spec, log.append, lambda report: None,
-                             DockerEngine(installation=str(tmp_path)))
+                             local_engine(installation=str(tmp_path)))
     return result, "".join(log)
 
 
@@ -425,7 +425,7 @@ def test_local_cache_key_then_fallback_key(tmp_path, images):
         options = local_build.LocalBuildOptions(source_dir=src, env=case.env, cache_dir=cache)
         spec, _ = local_build.prepare(options)
         log: list[str] = []
-        result = local_build.run(options, spec, log.append, lambda r: None, DockerEngine(installation=str(tmp_path)))
+        result = local_build.run(options, spec, log.append, lambda r: None, local_engine(installation=str(tmp_path)))
         assert result.status == "SUCCEEDED", "".join(log)
         return "".join(log)
 
@@ -444,7 +444,7 @@ def _batch(tmp_path, buildspec: str, files: dict[str, str]):
     options = local_build.LocalBuildOptions(source_dir=src)
     spec, _ = local_build.prepare(options)
     log: list[str] = []
-    results = local_build.run_batch(options, spec, log.append, lambda r: None, DockerEngine(installation=str(tmp_path)))
+    results = local_build.run_batch(options, spec, log.append, lambda r: None, local_engine(installation=str(tmp_path)))
     return {r.identifier: r for r in results}, "".join(log)
 
 
@@ -532,7 +532,7 @@ def test_shell_on_failure_pauses_with_the_build_environment(tmp_path, images):
         """).lstrip())
     options = local_build.LocalBuildOptions(source_dir=src, shell_on_failure=True)
     spec, _ = local_build.prepare(options)
-    engine = DockerEngine(installation=str(tmp_path))
+    engine = local_engine(installation=str(tmp_path))
     seen: list[dict] = []
 
     def probe(event: dict, container: str) -> None:
@@ -557,16 +557,16 @@ def test_bind_source_mode_builds_in_the_directory_itself(tmp_path, images):
     options = local_build.LocalBuildOptions(source_dir=src, source_mode="bind")
     spec, _ = local_build.prepare(options)
     log: list[str] = []
-    result = local_build.run(options, spec, log.append, lambda r: None, DockerEngine(installation=str(tmp_path)))
+    result = local_build.run(options, spec, log.append, lambda r: None, local_engine(installation=str(tmp_path)))
     assert result.status == "SUCCEEDED" and "from-host" in "".join(log)
     assert (src / "output.txt").read_text() == "written-in-container\n"
 
 
-@pytest.mark.parametrize("command,code,table_row", [
-    ("echo fine", 0, "PASS"),
-    ("exit 4", 1, "FAIL"),
+@pytest.mark.parametrize("command,code,table_row,module", [
+    ("echo fine", 0, "PASS", "emulator.cli.main"),  # the full CLI
+    ("exit 4", 1, "FAIL", "emulator.cli.entry"),  # the installed `pipelocal` command's fast path
 ])
-def test_cli_exit_code_and_phase_table(command, code, table_row, tmp_path, images):
+def test_cli_exit_code_and_phase_table(command, code, table_row, module, tmp_path, images):
     import os
     import subprocess
     import sys
@@ -574,7 +574,7 @@ def test_cli_exit_code_and_phase_table(command, code, table_row, tmp_path, image
     src = tmp_path / "src"
     src.mkdir()
     (src / "buildspec.yml").write_text(f"version: 0.2\nphases:\n  build:\n    commands:\n      - {command}\n")
-    done = subprocess.run([sys.executable, "-m", "emulator.cli.main", "build", "--source", str(src)],
+    done = subprocess.run([sys.executable, "-m", module, "build", "--source", str(src)],
                           capture_output=True, text=True, env={**os.environ, "PIPELOCAL_HOME": str(tmp_path / "home")})
     assert done.returncode == code, done.stdout + done.stderr
     row = next(line for line in done.stdout.splitlines() if "BUILD" in line and ("PASS" in line or "FAIL" in line))

@@ -21,25 +21,34 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from emulator import contracts
-from emulator.domain.artifact_selection import NoArtifactsMatched, select_artifacts
 from emulator.domain.buildspec import BuildSpec, parse_buildspec, plan_phases
-from emulator.runtime.container_payload import code_tar
+from emulator.runtime.container_payload import add_code
 from emulator.runtime.container_runtime import LABEL_OWNER, LABEL_ROLE, ContainerRuntime, ContainerSpec
-from emulator.services.codebuild import build_cache
 from emulator.services.codebuild.build_environment import (
     build_variables,
     check_runtime_versions,
     check_variable_list,
     resolve_variables,
 )
-from emulator.services.codebuild.projects import COMPUTE_TYPES
-from emulator.services.codebuild.reports import collect_reports
-from emulator.services.codebuild.runtime_packs import RuntimeStore
 from runners import local_mode
+
+# Reports, the cache, runtime packs and artifact selection are imported when a buildspec uses
+# them: a trivial build's whole overhead budget is a few tens of milliseconds.
 
 SOURCE_MODES = ("copy", "git", "bind")
 PHASE_NAMES = {"install": "INSTALL", "pre_build": "PRE_BUILD", "build": "BUILD", "post_build": "POST_BUILD"}
 _PLAN_PATH = "/opt/pipelocal/plan.json"
+# The runner, its plan and the source arrive as one tar on standard input (no extra round trip
+# to the engine, no second mount of the container's filesystem). -I -S: no site-packages and no
+# PYTHON* variables of the image, which the runner (standard library only) does not need.
+RUNNER_COMMAND = ["python3", "-I", "-S", "-c", "; ".join([
+    "import sys, tarfile",
+    "tar = tarfile.open(fileobj=sys.stdin.buffer, mode='r|')",
+    "tar.extractall('/', **({'filter': 'fully_trusted'} if hasattr(tarfile, 'fully_trusted_filter') else {}))",
+    "sys.path.insert(0, '/opt/pipelocal')",
+    "from runners.__main__ import main",
+    "sys.exit(main())",
+])]
 _RESUME_PATH = "/opt/pipelocal/resume"
 
 
@@ -95,8 +104,8 @@ def prepare(options: LocalBuildOptions) -> tuple[BuildSpec, str]:
         raise LocalBuildError(f"buildspec {path}: no such file (give one with --buildspec)")
     if options.source_mode not in SOURCE_MODES:
         raise LocalBuildError(f"--source-mode {options.source_mode!r}: expected one of {', '.join(SOURCE_MODES)}")
-    if options.compute_type not in COMPUTE_TYPES:
-        raise LocalBuildError(f"compute type {options.compute_type!r}: expected one of {', '.join(COMPUTE_TYPES)}")
+    if options.compute_type not in _compute_types():
+        raise LocalBuildError(f"compute type {options.compute_type!r}: expected one of {', '.join(_compute_types())}")
     if options.phase and options.phase not in PHASE_NAMES:
         raise LocalBuildError(f"--phase {options.phase!r}: expected one of {', '.join(PHASE_NAMES)}")
     for name in options.env:
@@ -104,7 +113,8 @@ def prepare(options: LocalBuildOptions) -> tuple[BuildSpec, str]:
             raise LocalBuildError(f"environment variable {name}: names starting with CODEBUILD_ are reserved")
     text = path.read_text(encoding="utf-8")
     spec = parse_buildspec(text, str(path))
-    check_runtime_versions(spec, str(path))
+    if spec.runtime_versions:
+        check_runtime_versions(spec, str(path))
     if options.phase and options.phase not in spec.phases:
         raise LocalBuildError(f"--phase {options.phase}: the buildspec has no phases.{options.phase}")
     return spec, text
@@ -160,11 +170,16 @@ def run(options: LocalBuildOptions, spec: BuildSpec, on_text: Callable[[str], No
 
     env = build_variables(doc=doc, project=project, spec=spec, src_dir=src_dir, request=_Request, region=options.region,
                           account=options.account, user_env=user_env)
-    runtimes = RuntimeStore(options.runtimes_dir or Path.home() / ".pipelocal" / "data" / "runtimes",
-                            log=lambda line: on_text(f"[Container] {line}\n")).mounts_for(spec, spec.file)
-    env.update(runtimes.env)
-    if runtimes.path_prefix:
-        env["PIPELOCAL_PATH_PREFIX"] = ":".join(runtimes.path_prefix)
+    runtime_mounts: list[tuple[str, ...]] = []
+    if spec.runtime_versions:
+        from emulator.services.codebuild.runtime_packs import RuntimeStore
+
+        runtimes = RuntimeStore(options.runtimes_dir or Path.home() / ".pipelocal" / "data" / "runtimes",
+                                log=lambda line: on_text(f"[Container] {line}\n")).mounts_for(spec, spec.file)
+        env.update(runtimes.env)
+        runtime_mounts = list(runtimes.mounts)
+        if runtimes.path_prefix:
+            env["PIPELOCAL_PATH_PREFIX"] = ":".join(runtimes.path_prefix)
     phases = plan_phases(spec)
     if options.phase:
         phases = [p for p in phases if p.name == PHASE_NAMES[options.phase]]
@@ -173,22 +188,25 @@ def run(options: LocalBuildOptions, spec: BuildSpec, on_text: Callable[[str], No
                                exported_variables=list(spec.env.exported_variables))
     cache_store = cache_key = restored = None
     if spec.cache is not None and options.cache_dir is not None:
+        from emulator.services.codebuild import build_cache
+
         cache_store = build_cache.LocalCacheStore(options.cache_dir)
         cache_key = build_cache.evaluate_key(spec.cache.key, env, {k: v[0] for k, v in files.items()})
         restored, found = build_cache.restore(spec.cache, cache_store, cache_key, list(spec.cache.fallback_keys))
         on_text(f"[Container] Cache (LOCAL): {f'restored from key {found}' if restored else f'no entry for key {cache_key}'}\n")
     plan_bytes = json.dumps(contracts.encode(plan)).encode()
-    cpus, memory = COMPUTE_TYPES[options.compute_type]
+    cpus, memory = _compute_types()[options.compute_type]
     name = f"pipelocal-local-build-{uuid.uuid4().hex[:10]}"
+    needs_tree = bool(spec.reports or (options.artifacts_dir and spec.artifacts) or cache_store is not None)
     container_spec = ContainerSpec(
-        image=options.image, name=name, command=["python3", "-m", "runners"],
-        env={"PYTHONPATH": "/opt/pipelocal", local_mode.ENV_PLAN_FILE: _PLAN_PATH,
+        image=options.image, name=name, command=RUNNER_COMMAND,
+        env={local_mode.ENV_PLAN_FILE: _PLAN_PATH,
              **({local_mode.ENV_PAUSE_ON_FAILURE: _RESUME_PATH} if options.shell_on_failure else {})},
         labels={LABEL_ROLE: "local-build", LABEL_OWNER: build_id}, working_dir=src_dir, network=None,
         cpus=cpus, memory_mb=memory, privileged=options.privileged,
-        mounts=runtimes.mounts + ([(str(options.source_dir.resolve()), src_dir, "rw")] if options.source_mode == "bind" else []),
-        files={"/": _payload(code_tar("runners", extra={_PLAN_PATH: plan_bytes}), files, src_dir,
-                             build_cache.placed(restored, src_dir) if restored else None)},
+        mounts=runtime_mounts + ([(str(options.source_dir.resolve()), src_dir, "rw")] if options.source_mode == "bind" else []),
+        stdin=_payload(plan_bytes, files, src_dir, build_cache.placed(restored, src_dir) if restored else None),
+        auto_remove=not needs_tree,  # nothing to read back: the engine removes it, nobody waits
     )
     results: list[PhaseResult] = []
     outcome: dict = {}
@@ -217,8 +235,7 @@ def run(options: LocalBuildOptions, spec: BuildSpec, on_text: Callable[[str], No
     try:
         timer.start()
         try:
-            _relay(runtime.logs(name, follow=True), on_text, on_event)
-            exit_code = runtime.wait(name, timeout=30)
+            _relay(runtime.logs(name, follow=True), on_text, on_event)  # ends when the runner has exited
         finally:
             timer.cancel()
         if timed_out.is_set():
@@ -227,21 +244,25 @@ def run(options: LocalBuildOptions, spec: BuildSpec, on_text: Callable[[str], No
                 results.append(PhaseResult(current.name, "TIMED_OUT", options.timeout_seconds,
                                            f"Build timed out after {options.timeout_seconds:g} seconds"))
             return LocalBuildResult("TIMED_OUT", results, excluded, [], [], {}, "build timed out")
-        status = "SUCCEEDED" if outcome.get("succeeded") and exit_code == 0 else "FAILED"
-        if not outcome:
-            status = "FAULT"
+        # the runner's result line says how the build went (its exit status says the same)
+        status = "SUCCEEDED" if outcome.get("succeeded") else "FAILED" if outcome else "FAULT"
         reports, artifacts = [], []
-        needs_tree = spec.reports or (options.artifacts_dir and spec.artifacts)
-        tree = _read_tree(runtime.copy_from(name, src_dir)) if needs_tree else {}
+        tree = _read_tree(runtime.copy_from(name, src_dir)) if spec.reports or (options.artifacts_dir and spec.artifacts) else {}
         if spec.reports:
+            from emulator.services.codebuild.reports import collect_reports
+
             reports = collect_reports(spec, {k: v[0] for k, v in tree.items()}, "local", options.region,
                                       options.account, build_id)
         if cache_store is not None and outcome:
+            from emulator.services.codebuild import build_cache
+
             saved = build_cache.save(spec.cache, cache_store, cache_key, src_dir, lambda p: runtime.copy_from(name, p))
             if saved:
                 on_text(f"[Container] Saved {saved} files to the cache (key {cache_key})\n")
         upload_due = not any(r.phase in ("INSTALL", "PRE_BUILD") and r.status == "FAILED" for r in results)
         if options.artifacts_dir and spec.artifacts and upload_due:
+            from emulator.domain.artifact_selection import NoArtifactsMatched
+
             start = time.time()
             on_phase(contracts.PhaseReport("UPLOAD_ARTIFACTS", "IN_PROGRESS", start))
             try:
@@ -260,6 +281,8 @@ def run(options: LocalBuildOptions, spec: BuildSpec, on_text: Callable[[str], No
 
 def write_artifacts(spec: BuildSpec, tree: dict[str, tuple[bytes, int]], out: Path) -> list[str]:
     """The primary artifact into `out`, each secondary artifact into `out/<identifier>`."""
+    from emulator.domain.artifact_selection import select_artifacts
+
     written = []
     sets = [(out, spec.artifacts)] + [(out / ident, art) for ident, art in spec.artifacts.secondary_artifacts.items()]
     for target, art in sets:
@@ -298,16 +321,23 @@ def _relay(stream, on_text: Callable[[str], None], on_event: Callable[[str, dict
         on_event(*event) if event else on_text(pending + "\n")
 
 
-def _payload(code: bytes, files: dict[str, tuple[bytes, int]], src_dir: str, cache: bytes | None = None) -> bytes:
+def _payload(plan: bytes, files: dict[str, tuple[bytes, int]], src_dir: str, cache: bytes | None = None) -> bytes:
+    """One tar for the container's standard input: the runner (with bytecode), its plan, the
+    restored cache and the source, unpacked by RUNNER_COMMAND."""
     out = io.BytesIO()
     with tarfile.open(fileobj=out, mode="w") as tar:
-        for archive in ([cache] if cache else []) + [code]:
-            with tarfile.open(fileobj=io.BytesIO(archive)) as part:
+        if cache:
+            with tarfile.open(fileobj=io.BytesIO(cache)) as part:
                 for member in part.getmembers():
                     tar.addfile(member, part.extractfile(member) if member.isfile() else None)
+        add_code(tar, "runners", compiled=True)
+        info = tarfile.TarInfo(_PLAN_PATH.lstrip("/"))
+        info.size = len(plan)
+        tar.addfile(info, io.BytesIO(plan))
+        now = int(time.time())
         for rel, (data, mode) in sorted(files.items()):
             info = tarfile.TarInfo(f"{src_dir.strip('/')}/{rel}")
-            info.size, info.mode, info.mtime = len(data), mode, int(time.time())
+            info.size, info.mode, info.mtime = len(data), mode, now
             tar.addfile(info, io.BytesIO(data))
     return out.getvalue()
 
@@ -324,7 +354,16 @@ def _read_tree(stream) -> dict[str, tuple[bytes, int]]:
     return files
 
 
+def _compute_types() -> dict[str, tuple[float, int]]:
+    from emulator.services.codebuild.projects import COMPUTE_TYPES
+
+    return COMPUTE_TYPES
+
+
 def _git_head(path: Path) -> str:
+    """The commit checked out in `path`, "" outside a git work tree (then without running git)."""
+    if not any((p / ".git").exists() for p in (path.resolve(), *path.resolve().parents)):
+        return ""
     try:
         return subprocess.run(["git", "-C", str(path), "rev-parse", "HEAD"], capture_output=True,
                               text=True, timeout=5).stdout.strip()
