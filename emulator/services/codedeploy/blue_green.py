@@ -17,6 +17,7 @@ from typing import Callable
 from emulator.domain import appspec as appspec_model
 from emulator.domain import deployment_math, statuses, traffic_routing
 from emulator.services.cloudwatch.time_scale import TimeScale
+from emulator.services.codedeploy.traffic_control import TargetGroupPair
 
 KIND = statuses.DEPLOYMENT
 TARGET = statuses.DEPLOYMENT_TARGET
@@ -337,8 +338,6 @@ class BlueGreenRollback:
                         _replacements=[i["instanceId"] for i in replacements])
         pair = self.failed.get("_pair")
         if pair:
-            from emulator.services.codedeploy.traffic_control import TargetGroupPair
-
             svc.traffic.shift(TargetGroupPair(**pair), 0)
         for inst in originals:
             svc.create_target(self.id, inst, ALLOW_EVENTS, "Blue")

@@ -23,7 +23,7 @@ from emulator.orchestration import Orchestrator
 from emulator.services.codedeploy.applications import Applications
 from emulator.services.codedeploy.command_queue import CommandQueue
 from emulator.services.codedeploy.fleet import Fleet
-from emulator.services.codedeploy.traffic_control import TrafficControl
+from emulator.services.codedeploy.traffic_control import TargetGroupPair, TrafficControl
 from emulator.services.cloudwatch.time_scale import TimeScale
 from emulator.store.object_store import ObjectStore
 
@@ -272,6 +272,12 @@ class DeploymentService:
     def recover(self) -> list[str]:
         ended = []
         for doc in self.db.list(KIND, statuses=["Created", "Queued", "InProgress", "Baking", "Ready"]):
+            if doc.get("_pair") and self.load_balancing is not None:
+                # A release interrupted mid-shift: all traffic back to the environment it came from.
+                try:
+                    self.traffic.shift(TargetGroupPair(**doc["_pair"]), 0)
+                except (LookupError, ValueError):
+                    pass
             for target in self.db.list(TARGET, parent=doc["deploymentId"]):
                 if not statuses.is_terminal(TARGET, target["status"]):
                     events = [dict(e, status="Failed" if e["status"] == "InProgress" else
