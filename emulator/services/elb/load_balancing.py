@@ -128,7 +128,7 @@ class LoadBalancing:
         except Exception:
             log.exception("stopping the load balancer listeners failed")
         self._loop.stop()
-        self._writer.shutdown(wait=True)
+        self._persist(lambda: None).result(10)  # every change so far is recorded
 
     async def _new_session(self) -> aiohttp.ClientSession:
         return client_session()
@@ -532,7 +532,12 @@ class LoadBalancing:
             return
         future = self._loop.submit(self._check_cycle(group_name, target))
         group.checks[target.instance_id] = future
-        future.add_done_callback(lambda f, g=group, i=target.instance_id: g.checks.get(i) is f and g.checks.pop(i))
+        future.add_done_callback(lambda f, g=group, i=target.instance_id: self._check_ended(g, i, f))
+
+    def _check_ended(self, group: _Group, instance_id: str, future: Future) -> None:
+        with self._lock:
+            if group.checks.get(instance_id) is future:
+                del group.checks[instance_id]
 
     def _stop_checks(self, group: _Group, instance_id: str) -> None:
         future = group.checks.pop(instance_id, None)
