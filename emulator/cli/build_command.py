@@ -36,7 +36,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--cache-dir", type=Path, help="A LOCAL cache directory for the buildspec's cache.")
     p.add_argument("--batch", action="store_true", help="Run the buildspec's batch (build-list, build-graph, build-matrix).")
     p.add_argument("--max-parallel", type=int, default=None,
-                   help="With --batch: builds run at once (default: the batch's maximum-builds-allowed, at most 2).")
+                   help="With --batch: how many builds run at once (default 2); each starts when the builds it depends on have ended.")
     p.add_argument("--shell-on-failure", action="store_true",
                    help="At the first failed command, open a shell in the build container with the build's environment.")
     return p
@@ -113,7 +113,7 @@ def main(args: list[str]) -> int:
     _preload_rich()
     try:
         if opts.batch:
-            return _run_batch(options, spec, on_text, on_phase, engine, opts.max_parallel)
+            return _run_batch(options, spec, on_text, engine, opts.max_parallel)
         result = local_build.run(options, spec, on_text, on_phase, engine,
                                  on_pause=open_shell if opts.shell_on_failure else None)
     except refusals as exc:
@@ -155,13 +155,14 @@ def _print_result(result, artifacts: Path | None) -> None:
     console.print(f"build: [{_COLOURS.get(result.status, 'white')}]{result.status}[/]")
 
 
-def _run_batch(options, spec, on_text, on_phase, runtime, max_parallel: int | None) -> int:
+def _run_batch(options, spec, on_text, runtime, max_parallel: int | None) -> int:
     from rich.table import Table
 
     from emulator.services.codebuild import local_build
 
-    results = local_build.run_batch(options, spec, on_text, on_phase, runtime, max_parallel=max_parallel,
-                                    on_task=lambda identifier: _console().rule(f"[bold cyan]build {identifier}[/bold cyan]"))
+    # builds run side by side: their lines carry the build's identifier instead of phase rules
+    results = local_build.run_batch(options, spec, on_text, lambda report: None, runtime, max_parallel=max_parallel,
+                                    on_task=lambda identifier: _console().rule(f"[bold cyan]build {identifier} starts[/bold cyan]"))
     table = Table(title="batch")
     for column in ("build", "status", "phases", "note"):
         table.add_column(column)

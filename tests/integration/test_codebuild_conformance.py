@@ -478,6 +478,32 @@ def test_batch_graph_dependency_failure_and_own_buildspec(tmp_path, images):
     assert local_build.batch_status(list(results.values())) == "FAILED"
 
 
+def test_batch_builds_without_dependencies_run_together_and_dependents_after(tmp_path, images):
+    results, log = _batch(tmp_path, """
+        version: 0.2
+        batch:
+          build-graph:
+            - identifier: left
+            - identifier: right
+            - identifier: join
+              depend-on: [left, right]
+        phases:
+          build:
+            commands:
+              - echo "began $(date +%s.%N)"
+              - sleep 3
+              - echo "ended $(date +%s.%N)"
+        """, {})
+    assert all(r.status == "SUCCEEDED" for r in results.values())
+    times = {}
+    for line in log.splitlines():  # lines of builds running together carry the build's identifier
+        identifier, sep, rest = line.partition(" | ")
+        if sep and rest.startswith(("began ", "ended ")):
+            times[identifier, rest.split()[0]] = float(rest.split()[1])
+    assert times["right", "began"] < times["left", "ended"] and times["left", "began"] < times["right", "ended"]
+    assert times["join", "began"] > max(times["left", "ended"], times["right", "ended"])
+
+
 def test_batch_matrix_runs_each_combination(tmp_path, images):
     results, log = _batch(tmp_path, """
         version: 0.2

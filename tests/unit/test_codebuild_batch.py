@@ -6,7 +6,7 @@ import pytest
 
 from emulator.domain.buildspec import parse_buildspec
 from emulator.domain.errors import SpecError
-from emulator.services.codebuild.batch_plan import expand_batch
+from emulator.services.codebuild.batch_plan import BatchSchedule, BatchTask, expand_batch
 
 PHASES = "phases:\n  build:\n    commands:\n      - x\n"
 
@@ -50,3 +50,43 @@ def test_matrix_is_the_cartesian_product_over_static_env():
 def test_no_batch_section_refused():
     with pytest.raises(SpecError, match="batch"):
         expand_batch(parse_buildspec("version: 0.2\n" + PHASES))
+
+
+def _tasks(*specs):
+    return [BatchTask(identifier=i, depend_on=list(deps), ignore_failure=ignore) for i, deps, ignore in specs]
+
+
+def test_schedule_starts_independent_builds_together_and_dependents_after_all_deps():
+    schedule = BatchSchedule(_tasks(("a", [], False), ("b", [], False), ("c", ["a", "b"], False)), fast_fail=False)
+    assert [t.identifier for t in schedule.ready()] == ["a", "b"]
+    schedule.start("a"), schedule.start("b")
+    assert schedule.ready() == []
+    schedule.finish("a", "SUCCEEDED")
+    assert schedule.ready() == []  # c still waits for b
+    schedule.finish("b", "SUCCEEDED")
+    assert [t.identifier for t in schedule.ready()] == ["c"]
+    schedule.start("c"), schedule.finish("c", "SUCCEEDED")
+    assert schedule.done() and schedule.status() == "SUCCEEDED"
+
+
+def test_schedule_stops_builds_behind_a_failure_transitively_unless_it_ignores_failure():
+    schedule = BatchSchedule(_tasks(("a", [], False), ("b", ["a"], False), ("c", ["b"], False),
+                                    ("x", [], True), ("y", ["x"], False)), fast_fail=False)
+    for t in schedule.ready():
+        schedule.start(t.identifier)
+    schedule.finish("a", "FAILED")
+    schedule.finish("x", "FAILED")  # ignore-failure: y still runs
+    assert [t.identifier for t in schedule.ready()] == ["y"]
+    assert schedule.ended["b"] == schedule.ended["c"] == "STOPPED"
+    assert "a" in schedule.notes["b"] and "b" in schedule.notes["c"]
+    schedule.start("y"), schedule.finish("y", "SUCCEEDED")
+    assert schedule.done() and schedule.status() == "FAILED"
+
+
+def test_schedule_fast_fail_starts_nothing_after_a_failure():
+    schedule = BatchSchedule(_tasks(("a", [], False), ("b", [], False), ("c", ["a"], False)), fast_fail=True)
+    schedule.start("a")
+    schedule.finish("a", "FAILED")
+    assert schedule.ready() == []
+    assert schedule.ended == {"a": "FAILED", "b": "STOPPED", "c": "STOPPED"}
+    assert schedule.notes["b"].startswith("fast-fail")

@@ -81,3 +81,67 @@ def _ordered(tasks: list[BatchTask], file: str) -> list[BatchTask]:
 
 def _slug(text: str) -> str:
     return "".join(c if c.isalnum() else "_" for c in text).strip("_")[:40]
+
+
+LOCAL_PARALLEL = 2  # builds of one batch at once on this machine (CodeBuild runs every ready one)
+
+
+class BatchSchedule:
+    """Which builds of a batch may start now, as CodeBuild decides it: a build starts once every
+    build it depends on has ended; when one of those did not succeed (and does not ignore
+    failure) it never runs and ends STOPPED; with fast-fail, no build starts after a failure.
+
+    Builds with nothing to wait for start together; the caller bounds how many run at once.
+    """
+
+    def __init__(self, tasks: list[BatchTask], fast_fail: bool):
+        self.tasks = {t.identifier: t for t in tasks}
+        self.order = [t.identifier for t in tasks]
+        self.fast_fail = fast_fail
+        self.ended: dict[str, str] = {}  # identifier -> final build status
+        self.notes: dict[str, str] = {}  # why a build never ran
+        self.started: set[str] = set()
+        self.failed = False
+
+    def ready(self) -> list[BatchTask]:
+        """Builds that may start now (in the batch's order); ends the ones that never will."""
+        changed = True
+        while changed:  # a build stopped here may block others in turn
+            changed = False
+            for identifier in self.order:
+                if identifier in self.started or identifier in self.ended:
+                    continue
+                blocked = [d for d in self.tasks[identifier].depend_on if d in self.ended and not self._passed(d)]
+                if blocked:
+                    self.stop(identifier, f"depends on {', '.join(blocked)}, which did not succeed")
+                    changed = True
+                elif self.failed and self.fast_fail:
+                    self.stop(identifier, "fast-fail: another build failed")
+                    changed = True
+        return [self.tasks[i] for i in self.order if i not in self.started and i not in self.ended
+                and all(d in self.ended for d in self.tasks[i].depend_on)]
+
+    def start(self, identifier: str) -> None:
+        self.started.add(identifier)
+
+    def finish(self, identifier: str, status: str) -> None:
+        self.started.discard(identifier)
+        self.ended[identifier] = status
+        if not self._passed(identifier):
+            self.failed = True
+
+    def stop(self, identifier: str, note: str) -> None:
+        """A build that will not run (or run no more)."""
+        self.started.discard(identifier)
+        self.ended[identifier] = "STOPPED"
+        self.notes[identifier] = note
+
+    def done(self) -> bool:
+        return len(self.ended) == len(self.order)
+
+    def status(self) -> str:
+        """The batch's status once done: SUCCEEDED when every build that does not ignore failure did."""
+        return "SUCCEEDED" if all(self._passed(i) for i in self.order) else "FAILED"
+
+    def _passed(self, identifier: str) -> bool:
+        return self.ended.get(identifier) == "SUCCEEDED" or self.tasks[identifier].ignore_failure

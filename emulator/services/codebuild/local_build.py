@@ -404,22 +404,59 @@ def prepare_batch(options: LocalBuildOptions, spec: BuildSpec) -> list[tuple[obj
 
 def run_batch(options: LocalBuildOptions, spec: BuildSpec, on_text: Callable[[str], None],
               on_phase: Callable[[contracts.PhaseReport], None], runtime: ContainerRuntime,
-              on_task: Callable[[str], None] = lambda identifier: None) -> list[BatchTaskResult]:
-    """Runs the builds one after another (dependencies first); fast-fail stops the rest."""
-    outcomes: dict[str, BatchTaskResult] = {}
-    failed_hard = False
-    for task, task_options, task_spec in prepare_batch(options, spec):
-        blocked = [d for d in task.depend_on if outcomes[d].status != "SUCCEEDED" and not outcomes[d].ignore_failure]
-        if blocked or (failed_hard and spec.batch.fast_fail):
-            why = f"depends on {', '.join(blocked)}, which did not succeed" if blocked else "fast-fail: another build failed"
-            outcomes[task.identifier] = BatchTaskResult(task.identifier, "STOPPED", None, task.ignore_failure, why)
-            continue
-        on_task(task.identifier)
-        result = run(task_options, task_spec, on_text, on_phase, runtime)
-        outcomes[task.identifier] = BatchTaskResult(task.identifier, result.status, result, task.ignore_failure)
-        if result.status != "SUCCEEDED" and not task.ignore_failure:
-            failed_hard = True
-    return list(outcomes.values())
+              on_task: Callable[[str], None] = lambda identifier: None,
+              max_parallel: int | None = None) -> list[BatchTaskResult]:
+    """Runs the builds of the batch, up to `max_parallel` (default LOCAL_PARALLEL) at once, each as
+    soon as the builds it depends on have ended (BatchSchedule). Several builds at once write their
+    output line by line, each line prefixed with the build's identifier."""
+    from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+
+    from emulator.services.codebuild.batch_plan import LOCAL_PARALLEL, BatchSchedule
+
+    prepared = {task.identifier: (task, task_options, task_spec)
+                for task, task_options, task_spec in prepare_batch(options, spec)}
+    schedule = BatchSchedule([p[0] for p in prepared.values()], spec.batch.fast_fail)
+    limit = max(1, max_parallel or LOCAL_PARALLEL)
+    output = threading.Lock()
+    results: dict[str, BatchTaskResult] = {}
+    running: dict = {}
+    with ThreadPoolExecutor(max_workers=limit, thread_name_prefix="batch") as pool:
+        while True:
+            for task in schedule.ready()[: limit - len(running)]:
+                schedule.start(task.identifier)
+                on_task(task.identifier)
+                _, task_options, task_spec = prepared[task.identifier]
+                text = _prefixed(task.identifier, on_text, output) if limit > 1 else on_text
+                running[pool.submit(run, task_options, task_spec, text, on_phase, runtime)] = task
+            if not running:
+                break
+            finished, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in finished:
+                task = running.pop(future)
+                try:
+                    result = future.result()
+                except Exception as exc:  # noqa: BLE001 - one build's fault is that build's, not the batch's
+                    result = LocalBuildResult("FAULT", [], [], [], [], {}, f"pipelocal error: {exc}")
+                schedule.finish(task.identifier, result.status)
+                results[task.identifier] = BatchTaskResult(task.identifier, result.status, result, task.ignore_failure)
+    for identifier, note in schedule.notes.items():
+        results[identifier] = BatchTaskResult(identifier, "STOPPED", None, prepared[identifier][0].ignore_failure, note)
+    return [results[i] for i in schedule.order]
+
+
+def _prefixed(identifier: str, on_text: Callable[[str], None], lock: threading.Lock) -> Callable[[str], None]:
+    """Whole lines only, each as `identifier | line`, so builds running together stay readable."""
+    pending = [""]
+
+    def write(text: str) -> None:
+        text = pending[0] + text
+        lines = text.split("\n")
+        pending[0] = lines.pop()
+        if lines:
+            with lock:
+                on_text("".join(f"{identifier} | {line}\n" for line in lines))
+
+    return write
 
 
 def batch_status(results: list[BatchTaskResult]) -> str:
