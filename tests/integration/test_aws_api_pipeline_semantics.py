@@ -311,6 +311,8 @@ def test_s3_upload_starts_the_pipeline_unless_polling_is_off(cp, control_plane):
     time.sleep(3 * control_plane.settings.s3_poll_seconds)
     assert len(summaries("api-s3-poll")) == 2  # one upload, one execution
     assert len(summaries("api-s3-nopoll")) == 1
+    untouched = [s for name in ("api-approval", "api-transition") for s in summaries(name)]
+    assert untouched and all(s["trigger"]["triggerType"] != "PollForSourceChanges" for s in untouched)  # app.zip
     for name in ("api-s3-poll", "api-s3-nopoll"):
         for summary in summaries(name):
             if summary["status"] == "InProgress":

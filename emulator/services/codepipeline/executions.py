@@ -494,6 +494,10 @@ class Executions:
                 return False
             if mode == "SUPERSEDED":
                 with gate.cond:
+                    # superseding happens under this lock: read our own status under it too, or an
+                    # execution already overtaken could overtake its successor in turn
+                    if self.db.get(EXECUTION, execution_id)["status"] != "InProgress":
+                        return False
                     if gate.waiting and gate.waiting != execution_id:
                         self._supersede(gate.waiting)
                     gate.waiting = execution_id
