@@ -9,6 +9,7 @@ import { buildView } from "./views/build.js";
 import { deploymentView } from "./views/deployment.js";
 import { executionView } from "./views/execution.js";
 import { fleetView } from "./views/fleet.js";
+import { loadBalancersView } from "./views/load_balancers.js";
 import { metricsView } from "./views/metrics.js";
 import { pipelineListView, pipelineView } from "./views/pipelines.js";
 import { whyRollbackView } from "./views/why_rollback.js";
@@ -21,6 +22,7 @@ const ROUTES = [
   [/^#\/builds\/([^/]+)$/, (m) => buildView(decodeURIComponent(m[1]))],
   [/^#\/deployments\/([^/]+)$/, (m) => deploymentView(decodeURIComponent(m[1]))],
   [/^#\/fleet\/?$/, () => fleetView()],
+  [/^#\/load-balancers\/?$/, () => loadBalancersView()],
   [/^#\/metrics\/?$/, () => metricsView()],
   [/^#\/why-rollback\/([^/]+)$/, (m) => whyRollbackView(decodeURIComponent(m[1]))],
 ];
@@ -47,8 +49,8 @@ function errorPage(err) {
 }
 
 function markSection(hash) {
-  const section = (hash.match(/^#\/(\w+)/) || [])[1] || "pipelines";
-  const owner = { executions: "pipelines", builds: "pipelines", deployments: "pipelines", why: "metrics" }[section] || section;
+  const section = (hash.match(/^#\/([\w-]+)/) || [])[1] || "pipelines";
+  const owner = { executions: "pipelines", builds: "pipelines", deployments: "pipelines", "why-rollback": "metrics" }[section] || section;
   for (const a of document.querySelectorAll("nav a[data-section]")) {
     if (a.dataset.section === owner) a.setAttribute("aria-current", "page");
     else a.removeAttribute("aria-current");
