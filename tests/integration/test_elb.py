@@ -196,3 +196,19 @@ def test_metrics_reach_cloudwatch(served, cloudwatch):
     latency = cloudwatch.get_metric_statistics(Namespace="AWS/ApplicationELB", MetricName="TargetResponseTime",
                                                Dimensions=[lb_dim], ExtendedStatistics=["p99"], **window)["Datapoints"]
     assert latency and all(0 < p["ExtendedStatistics"]["p99"] < 5 for p in latency)
+
+
+def test_a_restart_keeps_load_balancers_ports_weights_and_registrations(served):
+    cp, a, b = served["cp"], served["a"], served["b"]
+    before = cp.client.get("/elb/load-balancers/split")
+    cp.restart()
+    after = cp.client.get("/elb/load-balancers/split")
+    assert (after["port"], after["weights"], after["loadBalancerArn"]) == (
+        before["port"], {"only-a": 50, "only-b": 50}, before["loadBalancerArn"])  # the port was freed and bound again
+    assert [[t["instanceId"] for t in g["targets"]] for g in after["targetGroups"]] == [[a["instanceId"]],
+                                                                                       [b["instanceId"]]]
+    assert cp.client.get("/elb/target-groups/both")["healthCheck"] == {**FAST, "path": "/", "matcher": "200"}
+    cp.client.post("/cloudwatch/settings", {"timeScale": TIME_SCALE})
+    healthy(cp, "only-a", 1)
+    answers = Counter(get(after["url"])[:2] for _ in range(10))
+    assert answers[(200, "only-a")] == 5, answers  # b's server was stopped: only-b answers 502 or fails open
