@@ -229,6 +229,17 @@ def _call(service: str, operation: str, **params):
         _fail(f"The control plane is not running at {load_settings().control_url}. Start it with `pipelocal up`.")
 
 
+def _all(service: str, operation: str, result_key: str, **params) -> list:
+    """Every item of a list operation, page after page (the API answers in pages, as AWS does)."""
+    items, token_name = [], "nextToken"
+    while True:
+        page = _call(service, operation, **params)
+        items += page[result_key]
+        if not page.get(token_name):
+            return items
+        params[token_name] = page[token_name]
+
+
 def _print_json(doc: dict) -> None:
     doc = {k: v for k, v in doc.items() if k != "ResponseMetadata"}
     console.print_json(json.dumps(doc, default=lambda v: v.isoformat() if hasattr(v, "isoformat") else str(v)))
@@ -243,7 +254,7 @@ def repo_create(name: str, description: str = "") -> None:
 
 @repo_app.command("list")
 def repo_list() -> None:
-    for entry in _call("codecommit", "list_repositories")["repositories"]:
+    for entry in _all("codecommit", "list_repositories", "repositories"):
         repo = _call("codecommit", "get_repository", repositoryName=entry["repositoryName"])["repositoryMetadata"]
         console.print(f"{repo['repositoryName']}\t{repo['cloneUrlHttp']}")
 
@@ -299,7 +310,7 @@ def pipeline_create(file: Path = typer.Option(..., "-f", "--file", exists=True, 
 
 @pipeline_app.command("list")
 def pipeline_list() -> None:
-    for p in _call("codepipeline", "list_pipelines")["pipelines"]:
+    for p in _all("codepipeline", "list_pipelines", "pipelines"):
         console.print(f"{p['name']}\tversion {p['version']}\t{p.get('executionMode', 'SUPERSEDED')}")
 
 
@@ -362,7 +373,7 @@ def pipeline_state(name: str) -> None:
 @pipeline_app.command("executions")
 def pipeline_executions(name: str) -> None:
     """Execution history, newest first, with each execution's source revision."""
-    for e in _call("codepipeline", "list_pipeline_executions", pipelineName=name)["pipelineExecutionSummaries"]:
+    for e in _all("codepipeline", "list_pipeline_executions", "pipelineExecutionSummaries", pipelineName=name):
         revisions = ", ".join(f"{r['actionName']}@{r['revisionId'][:8]}" for r in e.get("sourceRevisions", []))
         started = e["startTime"].strftime("%Y-%m-%d %H:%M:%S") if e.get("startTime") else ""
         console.print("\t".join([e["pipelineExecutionId"], e["status"], e.get("trigger", {}).get("triggerType", ""),

@@ -118,3 +118,21 @@ def test_tokens_round_trip_and_reject_negative_offsets():
     assert decode_token(encode_token("ListPipelines", 42), "ListPipelines") == 42
     with pytest.raises(InvalidToken):
         decode_token(encode_token("ListPipelines", -1), "ListPipelines")
+
+
+def test_the_cli_walks_every_page(monkeypatch):
+    from emulator.cli import main
+
+    proto = protocol(7)
+    calls = []
+
+    def fake_call(service, operation, **params):
+        calls.append(params.get("nextToken"))
+        status, doc = call(proto, "CodePipeline_20150709.ListPipelines", {**params, "maxResults": 3})
+        assert status == 200, doc
+        return doc
+
+    monkeypatch.setattr(main, "_call", fake_call)
+    names = [p["name"] for p in main._all("codepipeline", "list_pipelines", "pipelines")]
+    assert names == [f"p{i:03}" for i in range(7)]
+    assert len(calls) == 3 and calls[0] is None and all(calls[1:])
