@@ -7,6 +7,7 @@ import { ApiError, get } from "../api.js";
 import { badge, enc, h, link, replace, section } from "../dom.js";
 import { lineChart, niceNumber } from "../chart.js";
 import { showTimeScale } from "../time_scale.js";
+import { deploymentMarkers } from "./metrics.js";
 
 const NAMESPACE = "AWS/ApplicationELB";
 const MINUTES = 30;
@@ -34,6 +35,17 @@ export function loadBalancerDimension(arn) {
   return resource.startsWith("loadbalancer/") ? resource.slice("loadbalancer/".length) : resource;
 }
 
+// Deployments whose loadBalancerInfo names this load balancer or one of its target groups.
+export function deploymentsBehind(deployments, lb) {
+  const groups = new Set(Object.keys(lb.weights || {}));
+  return deployments.filter((d) => {
+    const info = d.loadBalancerInfo || {};
+    return (info.elbInfoList || []).some((x) => x.name === lb.loadBalancerName)
+      || (info.targetGroupInfoList || []).some((x) => groups.has(x.name))
+      || (info.targetGroupPairInfoList || []).some((p) => (p.targetGroups || []).some((x) => groups.has(x.name)));
+  });
+}
+
 // Each target group's share of the listener's traffic, in whole percent.
 export function shares(weights) {
   const entries = Object.entries(weights || {});
@@ -49,6 +61,7 @@ export function loadBalancersView() {
   let settings = null;
   let chartNodes = {}; // load balancer name -> its chart figures, kept across live repaints
   let unavailable = null;
+  let chartsStale = false; // an alarm changed or a deployment ended: markers to redraw
   let timer = null;
   const body = h("div");
   const scaleNote = h("p", { class: "muted", dataset: { field: "window" } });
@@ -81,12 +94,13 @@ export function loadBalancersView() {
   }
 
   async function loadCharts() {
-    settings = await get("/cloudwatch/settings");
+    let deployments;
+    [settings, { deployments }] = await Promise.all([get("/cloudwatch/settings"), get("/deployments")]);
     const answers = await Promise.all(balancers.flatMap((lb) => CHARTS.map((c) => get(`/cloudwatch/series?${new URLSearchParams({
       namespace: NAMESPACE, name: c.metric, dimensions: `LoadBalancer=${loadBalancerDimension(lb.loadBalancerArn)}`,
       stat: c.stat, period: "60", minutes: String(MINUTES) })}`).catch(() => null))));
     chartNodes = Object.fromEntries(balancers.map((lb, i) => [lb.loadBalancerName,
-      chartFigures(lb, answers.slice(i * CHARTS.length, (i + 1) * CHARTS.length))]));
+      chartFigures(lb, answers.slice(i * CHARTS.length, (i + 1) * CHARTS.length), deploymentsBehind(deployments, lb))]));
   }
 
   const view = {
@@ -105,10 +119,21 @@ export function loadBalancersView() {
         body,
         scaleNote);
     },
-    // Weights and target health are on the feed; a deployment moving traffic changes them too.
-    wants: (change) => change.kind === "elb-target" || change.kind === "elb-load-balancer",
+    // Weights and target health are on the feed (a deployment moving traffic changes them too);
+    // an alarm change or a deployment's end redraws the charts' markers.
+    wants: (change) => {
+      if (change.kind === "metric-alarm" || (change.kind === "deployment" && ["Succeeded", "Failed", "Stopped"].includes(change.status))) {
+        chartsStale = true;
+        return true;
+      }
+      return change.kind === "elb-target" || change.kind === "elb-load-balancer";
+    },
     async refresh() {
       await loadState();
+      if (chartsStale) {
+        chartsStale = false;
+        await loadCharts();
+      }
       paint();
     },
     dispose() {
@@ -209,11 +234,12 @@ export function loadBalancersView() {
         : h("p", {}, "No targets registered. ", h("code", {}, `pipelocal lb register ${name} INSTANCE`), " adds one."));
   }
 
-  function chartFigures(lb, answers) {
+  function chartFigures(lb, answers, deployments) {
+    const releases = [...new Set(deployments.map((d) => d.deploymentGroupName))].flatMap((g) => deploymentMarkers(deployments, g));
     return CHARTS.map((c, i) => {
       const a = answers[i];
       if (!a) return h("figure", { class: "chart-box", dataset: { metric: c.metric } }, h("figcaption", {}, c.title), h("p", { class: "muted" }, "No answer from CloudWatch."));
-      const markers = a.alarmChanges.map((x) => ({ t: x.t, kind: "alarm", label: `${x.alarm} → ${x.to}` }));
+      const markers = [...releases, ...a.alarmChanges.map((x) => ({ t: x.t, kind: "alarm", label: `${x.alarm} → ${x.to}` }))];
       const thresholds = a.alarms.map((al) => ({ value: al.threshold,
         label: `${al.name} (${al.state}): ${al.statistic} ${COMPARE[al.comparison] || al.comparison} ${niceNumber(al.threshold)}` }));
       return h("figure", { class: "chart-box", dataset: { metric: c.metric } },

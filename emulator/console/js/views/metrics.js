@@ -28,8 +28,8 @@ function stateBadge(state) {
   return span;
 }
 
-// Deployment start and end as markers; a rollback deployment says so.
-function deploymentMarkers(deployments, group) {
+// Deployment start and end as markers; a rollback deployment says so (the load balancers page too).
+export function deploymentMarkers(deployments, group) {
   const out = [];
   for (const d of deployments) {
     if (d.deploymentGroupName !== group) continue;
