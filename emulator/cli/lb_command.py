@@ -12,7 +12,7 @@ from rich.table import Table
 from emulator.cli.client import Client, ControlPlaneError
 from emulator.config import load_settings
 
-console = Console(highlight=False)
+console = Console(highlight=False, soft_wrap=True)  # ARNs and URLs stay on one line
 lb_app = typer.Typer(help="Load balancers and target groups (the Elastic Load Balancing stand-in).",
                      no_args_is_help=True)
 _COLOURS = {"healthy": "green", "unhealthy": "red", "initial": "yellow", "draining": "cyan", "unused": "white"}
@@ -47,7 +47,9 @@ def _pairs(items: list[str], what: str) -> dict[str, int]:
     return out
 
 
-def _targets_table(title: str, targets: list[dict]) -> Table:
+def _targets_table(title: str, targets: list[dict]) -> Table | str:
+    if not targets:
+        return f"{title}: no targets registered"
     table = Table(title=title)
     for col in ("Instance", "State", "Reason", "Description"):
         table.add_column(col, overflow="fold")
