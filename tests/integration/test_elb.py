@@ -88,10 +88,11 @@ def served(control_plane):
     instances = [cp.client.get(f"/instances/{i['instanceId']}") for i in launched]
     yield {"cp": cp, "a": instances[0], "b": instances[1]}
     cp.client.post("/cloudwatch/settings", {"timeScale": before})
-    for lb in cp.client.get("/elb/load-balancers")["loadBalancers"]:
-        cp.client.delete(f"/elb/load-balancers/{lb['loadBalancerName']}")
-    for tg in cp.client.get("/elb/target-groups")["targetGroups"]:
-        cp.client.delete(f"/elb/target-groups/{tg['targetGroupName']}")
+    for lb in {"rr", "split"} & {b["loadBalancerName"] for b in cp.client.get("/elb/load-balancers")["loadBalancers"]}:
+        cp.client.delete(f"/elb/load-balancers/{lb}")
+    for tg in {"both", "only-a", "only-b"} & {g["targetGroupName"] for g in
+                                             cp.client.get("/elb/target-groups")["targetGroups"]}:
+        cp.client.delete(f"/elb/target-groups/{tg}")
     for inst in launched:
         cp.client.delete(f"/instances/{inst['instanceId']}")
 
