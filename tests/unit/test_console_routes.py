@@ -75,6 +75,14 @@ def test_assets_have_module_mime_types_and_traversal_is_refused(client):
     assert client.get("/console/%2e%2e/api/app.py").status_code == 404
 
 
+def test_the_load_balancers_page_is_in_the_nav_and_its_view_is_served(client):
+    assert '<a href="#/load-balancers" data-section="load-balancers">Load balancers</a>' in client.get("/").text
+    view = client.get("/console/js/views/load_balancers.js")
+    assert view.status_code == 200 and view.headers["content-type"].startswith("text/javascript")
+    assert "export function loadBalancersView" in view.text
+    assert "loadBalancersView()" in client.get("/console/js/app.js").text
+
+
 def test_stream_with_bad_after_is_a_clear_400(client):
     answer = client.get("/api/stream", params={"after": "soon"})
     assert answer.status_code == 400
