@@ -96,6 +96,7 @@ class ControlPlane:
         """Every action in flight when the last process died ends in a named state."""
         report = {
             "builds": self.builds.recover(),
+            "batch-builds": self.batches.recover() if self.batches else [],
             "deployments": self.deployments.recover(),
             "executions": self.executions.recover(),
         }

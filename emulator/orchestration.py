@@ -58,8 +58,9 @@ class Orchestrator:
             if doc is None:
                 raise KeyError(f"{kind} {id}")
             statuses.check_resume(kind, doc.get("status"))
-            doc = self.db.update(kind, id, status=statuses.RESUMED, updatedAt=time.time(), endTime=None, **changes)
-            self.db.add_event(kind, id, statuses.RESUMED, _summary(doc))
+            resumed = statuses.resumed_status(kind)
+            doc = self.db.update(kind, id, status=resumed, updatedAt=time.time(), endTime=None, **changes)
+            self.db.add_event(kind, id, resumed, _summary(doc))
             self._changed.notify_all()
             return doc
 

@@ -50,7 +50,7 @@ def codebuild_router(cp: ControlPlane) -> APIRouter:
     @r.post("/projects/{name}/build-batches")
     def start_build_batch(name: str, payload: dict = Body(...)):
         """StartBuildBatch: the same fields as StartBuild; the buildspec needs a batch section."""
-        return cp.batches.start_build_batch(_request(name, payload))
+        return cp.batches.start_build_batch(_request(name, payload), payload.get("buildBatchConfigOverride"))
 
     @r.get("/projects/{name}/build-batches")
     def project_batches(name: str):
@@ -60,6 +60,19 @@ def codebuild_router(cp: ControlPlane) -> APIRouter:
     @r.get("/build-batches/{batch_id}")
     def get_build_batch(batch_id: str):
         return cp.batches.get(batch_id)
+
+    @r.post("/build-batches/{batch_id}/stop")
+    def stop_build_batch(batch_id: str):
+        return cp.batches.stop(batch_id)
+
+    @r.post("/build-batches/{batch_id}/retry")
+    def retry_build_batch(batch_id: str, payload: dict = Body(default={})):
+        """RetryBuildBatch: `retryType` RETRY_FAILED_BUILDS (default) or RETRY_ALL_BUILDS."""
+        return cp.batches.retry(batch_id, payload.get("retryType"))
+
+    @r.delete("/build-batches/{batch_id}")
+    def delete_build_batch(batch_id: str):
+        return cp.batches.delete(batch_id)
 
     def _request(name: str, payload: dict) -> BuildRequest:
         try:

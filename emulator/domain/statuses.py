@@ -108,8 +108,14 @@ LIFECYCLE_EVENT_STATUSES = {"Pending", "InProgress", "Succeeded", "Failed", "Ski
 RESUMABLE = {
     PIPELINE_EXECUTION: {"Failed", "Stopped"},
     STAGE_EXECUTION: {"Failed", "Stopped"},
+    BUILD_BATCH: {"FAILED", "FAULT", "TIMED_OUT", "STOPPED"},  # RetryBuildBatch: "only batches that have failed"
 }
 RESUMED = "InProgress"
+RESUMED_AS = {BUILD_BATCH: "IN_PROGRESS"}  # where a retried resource's running status is not RESUMED
+
+
+def resumed_status(kind: str) -> str:
+    return RESUMED_AS.get(kind, RESUMED)
 
 
 class TransitionRefused(ValueError):

@@ -201,3 +201,101 @@ def test_build_batch_graph_through_the_control_plane(control_plane, project):
     assert "kind=unit" in _log(client, unit_arn.split("build/", 1)[1])
     with pytest.raises(ControlPlaneError, match="batch"):
         client.post(f"/projects/{project}/build-batches", {"sourceZip": _zip({"buildspec.yml": BUILDSPEC})})
+
+
+# ---------------------------------------------------------------- batch builds through the AWS API
+
+BATCH_SPEC = """version: 0.2
+batch:
+  build-graph:
+    - identifier: first
+      env:
+        variables: {OUTCOME: pass}
+    - identifier: second
+      env:
+        variables: {OUTCOME: fail}
+    - identifier: third
+      depend-on: [second]
+phases:
+  build:
+    commands:
+      - sleep 2
+      - test "${OUTCOME:-pass}" = pass
+"""
+
+
+def _batch_done(cb, batch_id: str, timeout: float = 180) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        batch = cb.batch_get_build_batches(ids=[batch_id])["buildBatches"][0]
+        if batch["complete"]:
+            return batch
+        time.sleep(0.5)
+    raise AssertionError(f"batch {batch_id} did not finish: {batch}")
+
+
+def test_build_batches_run_together_retry_stop_delete_and_restrictions(control_plane):
+    import boto3
+    from botocore.exceptions import ClientError
+
+    cb = boto3.client("codebuild", endpoint_url=control_plane.settings.control_url, region_name="us-east-1",
+                      aws_access_key_id="any", aws_secret_access_key="thing")
+    cb.create_project(name="cb-batches", source={"type": "NO_SOURCE", "buildspec": BATCH_SPEC},
+                      artifacts={"type": "NO_ARTIFACTS"}, serviceRole="arn:aws:iam::000000000000:role/cb",
+                      environment={"type": "LINUX_CONTAINER", "image": "pipelocal/build:1",
+                                   "computeType": "BUILD_GENERAL1_SMALL"},
+                      buildBatchConfig={"serviceRole": "arn:aws:iam::000000000000:role/cb",
+                                        "restrictions": {"maximumBuildsAllowed": 3}})
+    started = cb.start_build_batch(projectName="cb-batches")["buildBatch"]
+    assert started["buildBatchStatus"] == "IN_PROGRESS" and started["projectName"] == "cb-batches"
+    batch = _batch_done(cb, started["id"])
+    groups = {g["identifier"]: g for g in batch["buildGroups"]}
+    assert {i: (g.get("currentBuildSummary") or {}).get("buildStatus") for i, g in groups.items()} == \
+        {"first": "SUCCEEDED", "second": "FAILED", "third": "STOPPED"}
+    assert batch["buildBatchStatus"] == "FAILED"
+    assert [p["phaseType"] for p in batch["phases"]] == ["SUBMITTED", "DOWNLOAD_BATCHSPEC", "IN_PROGRESS", "FAILED"]
+    assert "arn" not in groups["third"]["currentBuildSummary"]  # it never ran
+    first, second = (cb.batch_get_builds(ids=[groups[i]["currentBuildSummary"]["arn"].split(":build/", 1)[1]])["builds"][0]
+                     for i in ("first", "second"))
+    assert first["buildBatchArn"] == batch["arn"]
+    # builds with nothing to wait for run together: each was started before the other ended
+    assert second["startTime"] < first["endTime"] and first["startTime"] < second["endTime"]
+
+    assert started["id"] in cb.list_build_batches_for_project(projectName="cb-batches")["ids"]
+    assert started["id"] in cb.list_build_batches(filter={"status": "FAILED"})["ids"]
+    assert started["id"] not in cb.list_build_batches(filter={"status": "SUCCEEDED"})["ids"]
+    assert cb.batch_get_build_batches(ids=["cb-batches:nope"])["buildBatchesNotFound"] == ["cb-batches:nope"]
+
+    retried = cb.retry_build_batch(id=started["id"], retryType="RETRY_FAILED_BUILDS")["buildBatch"]
+    assert retried["buildBatchStatus"] == "IN_PROGRESS" and retried["id"] == started["id"]
+    again = {g["identifier"]: g for g in _batch_done(cb, started["id"])["buildGroups"]}
+    assert again["first"]["currentBuildSummary"]["arn"] == groups["first"]["currentBuildSummary"]["arn"]  # kept
+    assert [s["arn"] for s in again["second"]["priorBuildSummaryList"]] == [groups["second"]["currentBuildSummary"]["arn"]]
+    assert again["second"]["currentBuildSummary"]["arn"] != groups["second"]["currentBuildSummary"]["arn"]
+
+    too_many = cb.start_build_batch(projectName="cb-batches", buildspecOverride=BATCH_SPEC,
+                                    buildBatchConfigOverride={"restrictions": {"maximumBuildsAllowed": 2}})["buildBatch"]
+    refused = _batch_done(cb, too_many["id"])
+    assert refused["buildBatchStatus"] == "FAILED"
+    download = next(p for p in refused["phases"] if p["phaseType"] == "DOWNLOAD_BATCHSPEC")
+    assert download["phaseStatus"] == "FAILED" and "maximumBuildsAllowed (2)" in download["contexts"][0]["message"]
+    assert all("currentBuildSummary" not in g for g in refused["buildGroups"])
+
+    slow = cb.start_build_batch(projectName="cb-batches", buildspecOverride=BATCH_SPEC.replace("sleep 2", "sleep 60"))["buildBatch"]
+    with pytest.raises(ClientError) as info:
+        cb.delete_build_batch(id=slow["id"])
+    assert info.value.response["Error"]["Code"] == "InvalidInputException"
+    deadline = time.monotonic() + 60
+    while not any((g.get("currentBuildSummary") or {}).get("arn") for g in
+                  cb.batch_get_build_batches(ids=[slow["id"]])["buildBatches"][0]["buildGroups"]):
+        assert time.monotonic() < deadline
+        time.sleep(0.3)
+    cb.stop_build_batch(id=slow["id"])
+    stopped = _batch_done(cb, slow["id"], timeout=60)
+    assert stopped["buildBatchStatus"] == "STOPPED" and stopped["phases"][-1]["phaseType"] == "STOPPED"
+    assert {(g.get("currentBuildSummary") or {}).get("buildStatus") for g in stopped["buildGroups"]} == {"STOPPED"}
+
+    deleted = cb.delete_build_batch(id=started["id"])
+    assert len(deleted["buildsDeleted"]) == 3  # first, and second twice (the retry's and the one it replaced)
+    assert cb.batch_get_builds(ids=deleted["buildsDeleted"])["buildsNotFound"] == deleted["buildsDeleted"]
+    assert cb.batch_get_build_batches(ids=[started["id"]])["buildBatchesNotFound"] == [started["id"]]

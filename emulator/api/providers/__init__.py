@@ -21,7 +21,7 @@ def providers_for(cp: Any) -> dict[str, Any]:
     """botocore service name -> provider, built over one control plane's services."""
     providers: dict[str, Any] = {
         "codepipeline": CodePipelineProvider(cp.pipelines, cp.executions),
-        "codebuild": CodeBuildProvider(cp.projects, cp.builds, cp.repos, cp.store),
+        "codebuild": CodeBuildProvider(cp.projects, cp.builds, cp.repos, cp.store, getattr(cp, "batches", None)),
         "codedeploy": CodeDeployProvider(cp.apps, cp.deployments, cp.fleet),
         "codecommit": CodeCommitProvider(cp.repos),
         "cloudwatch": CloudWatchProvider(cp.metrics, cp.alarms) if getattr(cp, "alarms", None) else NotYetImplemented(),

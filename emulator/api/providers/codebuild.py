@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 
 from emulator.api.aws_protocol import AwsError
+from emulator.domain.errors import NotFound
+from emulator.services.codebuild.batches import BatchService
 from emulator.services.codebuild.builds import KIND as BUILD, BuildRequest, BuildService, SecondarySource
 from emulator.services.codebuild.projects import KIND as PROJECT, Projects
 from emulator.services.codecommit.repositories import Repositories
@@ -14,16 +16,19 @@ EMPTY_ZIP = b"PK\x05\x06" + b"\x00" * 18
 
 
 class CodeBuildProvider:
-    NOT_FOUND = {"Project": "ResourceNotFoundException", "Build": "ResourceNotFoundException"}
+    NOT_FOUND = {"Project": "ResourceNotFoundException", "Build": "ResourceNotFoundException",
+                 "BuildBatch": "ResourceNotFoundException"}
     CONFLICT = "ResourceAlreadyExistsException"
     INVALID = "InvalidInputException"
     STATE = "InvalidInputException"
 
-    def __init__(self, projects: Projects, builds: BuildService, repos: Repositories, store: ObjectStore):
+    def __init__(self, projects: Projects, builds: BuildService, repos: Repositories, store: ObjectStore,
+                 batches: BatchService | None = None):
         self.projects = projects
         self.builds = builds
         self.repos = repos
         self.store = store
+        self.batches = batches
 
     # ------------------------------------------------------------ projects
 
@@ -54,17 +59,60 @@ class CodeBuildProvider:
     # ------------------------------------------------------------ builds
 
     def StartBuild(self, p: dict) -> dict:
+        return {"build": self._shape(self.builds.start_build(self._request(p, p.get("timeoutInMinutesOverride"))))}
+
+    def _request(self, p: dict, timeout: int | None) -> BuildRequest:
+        """StartBuild's and StartBuildBatch's common fields."""
         project = self.projects.get(p["projectName"])
         source_zip, version, resolved = self._source(project, p.get("sourceVersion"))
-        build = self.builds.start_build(BuildRequest(
+        return BuildRequest(
             project_name=project["name"], source_zip=source_zip, source_version=version,
             resolved_source_version=resolved, initiator="pipelocal-api",
             env_override_list=p.get("environmentVariablesOverride") or None,
             buildspec_override=p.get("buildspecOverride"), image_override=p.get("imageOverride"),
             compute_type_override=p.get("computeTypeOverride"), privileged_override=p.get("privilegedModeOverride"),
-            timeout_override=p.get("timeoutInMinutesOverride"), secondary_sources=self._secondary(project, p),
-        ))
-        return {"build": self._shape(build)}
+            timeout_override=timeout, secondary_sources=self._secondary(project, p),
+        )
+
+    # ------------------------------------------------------------ batch builds (batches.py)
+
+    def StartBuildBatch(self, p: dict) -> dict:
+        request = self._request(p, p.get("buildTimeoutInMinutesOverride"))
+        return {"buildBatch": self._batches().start_build_batch(request, p.get("buildBatchConfigOverride"))}
+
+    def StopBuildBatch(self, p: dict) -> dict:
+        return {"buildBatch": self._batches().stop(p["id"])}
+
+    def RetryBuildBatch(self, p: dict) -> dict:
+        if not p.get("id"):
+            raise ValueError("id: the batch to retry is required")
+        return {"buildBatch": self._batches().retry(p["id"], p.get("retryType"))}
+
+    def BatchGetBuildBatches(self, p: dict) -> dict:
+        found, missing = [], []
+        for batch_id in p["ids"]:
+            try:
+                found.append(self._batches().get(batch_id))
+            except NotFound:
+                missing.append(batch_id)
+        return {"buildBatches": found, "buildBatchesNotFound": missing}
+
+    def ListBuildBatches(self, p: dict) -> dict:
+        status = (p.get("filter") or {}).get("status")
+        return {"ids": self._batches().list_ids(None, status, p.get("sortOrder", "DESCENDING") == "DESCENDING")}
+
+    def ListBuildBatchesForProject(self, p: dict) -> dict:
+        self.projects.get(p["projectName"])
+        status = (p.get("filter") or {}).get("status")
+        return {"ids": self._batches().list_ids(p["projectName"], status, p.get("sortOrder", "DESCENDING") == "DESCENDING")}
+
+    def DeleteBuildBatch(self, p: dict) -> dict:
+        return self._batches().delete(p["id"])
+
+    def _batches(self) -> BatchService:
+        if self.batches is None:
+            raise AwsError("NotImplemented", "batch builds are not available in this control plane", 501)
+        return self.batches
 
     def StopBuild(self, p: dict) -> dict:
         return {"build": self._shape(self.builds.stop(p["id"]))}
