@@ -16,7 +16,8 @@ from emulator.api.elb_routes import elb_router
 from emulator.api.git_http import git_router
 from emulator.api.internal_routes import internal_router
 from emulator.api.management_routes import management_router
-from emulator.api.providers import providers_for
+from emulator.api.providers import providers_for, query_providers_for
+from emulator.api.query_protocol import QueryProtocol
 from emulator.control_plane import ControlPlane
 from emulator.domain.errors import Conflict, NotFound, SpecError
 from emulator.domain.statuses import TransitionRefused
@@ -33,7 +34,7 @@ def create_app(cp: ControlPlane) -> FastAPI:
     app.include_router(cloudwatch_router(cp))
     app.include_router(elb_router(cp))
     app.include_router(git_router(cp.repos, cp.on_push, cp.on_tags))
-    app.include_router(aws_router(AwsProtocol(providers_for(cp))))
+    app.include_router(aws_router(AwsProtocol(providers_for(cp)), QueryProtocol(query_providers_for(cp))))
     app.include_router(console_router(cp))
 
     # exception -> (HTTP status, error name, message); the management API never answers a 500 for these

@@ -221,7 +221,8 @@ def _decode_blobs(value: Any, shape: Shape) -> Any:
     return value
 
 
-def aws_router(protocol: AwsProtocol) -> APIRouter:
+def aws_router(protocol: AwsProtocol, query: Any = None) -> APIRouter:
+    """`query`: the query-protocol layer (query_protocol.QueryProtocol) for form-encoded requests."""
     router = APIRouter(include_in_schema=False)
 
     @router.post("/")
@@ -237,7 +238,11 @@ def aws_router(protocol: AwsProtocol) -> APIRouter:
                                             "message": f"The gzip request body cannot be read: {exc}"}),
                                 status_code=400, media_type=protocol.content_type(target))
         if target is None and b"Action=" in body:
-            return _query_not_implemented(body)
+            version = (parse_qs(body.decode(errors="replace")).get("Version") or [""])[0]
+            if query is None or not query.serves(version):
+                return _query_not_implemented(body)
+            status, xml = await asyncio.to_thread(query.handle, body)
+            return Response(xml, status_code=status, media_type="text/xml")
         status, doc = await asyncio.to_thread(protocol.handle, target, body)
         return Response(json.dumps(doc), status_code=status, media_type=protocol.content_type(target))
 

@@ -417,3 +417,63 @@ def test_canary_completes_and_a_bad_canary_is_aborted_by_an_alarm(traffic, cloud
     assert settled["sent"] > 50 and settled["failed"] == 0, settled
     assert set(settled["versions"]) == {"version 2"}, settled["versions"]
     cloudwatch.delete_alarms(AlarmNames=[alarm])
+
+
+# ---------------------------------------------------------------- the ELBv2 API (query protocol)
+
+
+def test_elbv2_api_drives_the_load_balancer_with_boto3_and_the_aws_cli(traffic, control_plane):
+    import urllib.request
+
+    elbv2 = boto3.client("elbv2", endpoint_url=control_plane.settings.control_url, region_name="us-east-1",
+                         aws_access_key_id="any", aws_secret_access_key="thing")
+    instances = traffic.launch(1, "elbv2")
+    traffic.serve_first_version(instances, "api")
+    name = f"api-{uuid.uuid4().hex[:6]}"
+    group = elbv2.create_target_group(Name=name, Protocol="HTTP", Port=80, VpcId="vpc-1", HealthCheckPath="/",
+                                      HealthCheckIntervalSeconds=10, HealthyThresholdCount=2,
+                                      Matcher={"HttpCode": "200"})["TargetGroups"][0]
+    assert group["TargetGroupName"] == name and group["HealthCheckIntervalSeconds"] == 10
+    arn = group["TargetGroupArn"]
+    assert arn.startswith("arn:aws:elasticloadbalancing:us-east-1:") and f":targetgroup/{name}/" in arn
+    elbv2.register_targets(TargetGroupArn=arn, Targets=[{"Id": instances[0]["instanceId"], "Port": 80}])
+    balancer = elbv2.create_load_balancer(Name=name, Subnets=["subnet-1"], Type="application")["LoadBalancers"][0]
+    listener = elbv2.create_listener(LoadBalancerArn=balancer["LoadBalancerArn"], Protocol="HTTP", Port=80,
+                                     DefaultActions=[{"Type": "forward", "TargetGroupArn": arn}])["Listeners"][0]
+    dns = elbv2.describe_load_balancers(Names=[name])["LoadBalancers"][0]["DNSName"]
+    waiter_deadline = time.monotonic() + 30
+    while time.monotonic() < waiter_deadline:
+        health = elbv2.describe_target_health(TargetGroupArn=arn)["TargetHealthDescriptions"]
+        if health and health[0]["TargetHealth"]["State"] == "healthy":
+            break
+        time.sleep(0.2)
+    assert health[0]["Target"]["Id"] == instances[0]["instanceId"] and health[0]["TargetHealth"]["State"] == "healthy"
+    with urllib.request.urlopen(f"http://{dns}/", timeout=10) as answer:
+        assert answer.read().decode().strip() == "version api"
+    # Weights through ModifyListener, read back through DescribeListeners.
+    other = elbv2.create_target_group(Name=f"{name}-b", Protocol="HTTP", Port=80, VpcId="vpc-1")["TargetGroups"][0]
+    elbv2.modify_listener(ListenerArn=listener["ListenerArn"], DefaultActions=[{"Type": "forward", "ForwardConfig": {
+        "TargetGroups": [{"TargetGroupArn": arn, "Weight": 90}, {"TargetGroupArn": other["TargetGroupArn"],
+                                                                "Weight": 10}]}}])
+    described = elbv2.describe_listeners(LoadBalancerArn=balancer["LoadBalancerArn"])["Listeners"][0]
+    weights = {g["TargetGroupArn"]: g["Weight"] for g in described["DefaultActions"][0]["ForwardConfig"]["TargetGroups"]}
+    assert weights == {arn: 90, other["TargetGroupArn"]: 10}
+    # AWS's error names, through the SDK's own exception classes.
+    with pytest.raises(elbv2.exceptions.TargetGroupNotFoundException):
+        elbv2.describe_target_groups(Names=["no-such-group"])
+    with pytest.raises(elbv2.exceptions.DuplicateLoadBalancerNameException):
+        elbv2.create_load_balancer(Name=name, Subnets=["subnet-1"])
+    with pytest.raises(elbv2.exceptions.ResourceInUseException):
+        elbv2.delete_target_group(TargetGroupArn=arn)
+    # The aws CLI reads the same state.
+    out = subprocess.run([str(Path(sys.executable).with_name("aws")), "elbv2", "describe-target-groups",
+                          "--names", name, "--endpoint-url", control_plane.settings.control_url,
+                          "--region", "us-east-1", "--output", "json"],
+                         env={"AWS_ACCESS_KEY_ID": "any", "AWS_SECRET_ACCESS_KEY": "thing", "PATH": "/usr/bin:/bin"},
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["TargetGroups"][0]["TargetGroupArn"] == arn
+    elbv2.delete_listener(ListenerArn=listener["ListenerArn"])
+    elbv2.delete_load_balancer(LoadBalancerArn=balancer["LoadBalancerArn"])
+    elbv2.delete_target_group(TargetGroupArn=other["TargetGroupArn"])
+    assert name not in {b["LoadBalancerName"] for b in elbv2.describe_load_balancers()["LoadBalancers"]}

@@ -9,6 +9,7 @@ from emulator.api.providers.codebuild import CodeBuildProvider
 from emulator.api.providers.codecommit import CodeCommitProvider
 from emulator.api.providers.codedeploy import CodeDeployProvider
 from emulator.api.providers.codepipeline import CodePipelineProvider
+from emulator.api.providers.elbv2 import Elbv2Provider
 from emulator.api.providers.secretsmanager import SecretsManagerProvider
 from emulator.api.providers.ssm import SsmProvider
 
@@ -31,3 +32,9 @@ def providers_for(cp: Any) -> dict[str, Any]:
     providers["ssm"] = SsmProvider(params) if params is not None else NotYetImplemented()
     providers["secretsmanager"] = SecretsManagerProvider(params) if params is not None else NotYetImplemented()
     return providers
+
+
+def query_providers_for(cp: Any) -> dict[str, Any]:
+    """The query-protocol services (botocore service name -> provider): Elastic Load Balancing v2."""
+    load_balancing = getattr(cp, "load_balancing", None)
+    return {"elbv2": Elbv2Provider(load_balancing, cp.fleet)} if load_balancing is not None else {}

@@ -30,6 +30,11 @@ def load_balancer_arn(region: str, account: str, name: str, id: str) -> str:
     return f"arn:aws:elasticloadbalancing:{region}:{account}:loadbalancer/app/{name}/{id}"
 
 
+def listener_arn(load_balancer_arn: str) -> str:
+    """arn:…:listener/app/NAME/LB-ID/LISTENER-ID, as ELBv2 names a load balancer's listener."""
+    return load_balancer_arn.replace(":loadbalancer/", ":listener/", 1) + "/" + new_id()
+
+
 def dimension(arn: str) -> str:
     """The CloudWatch dimension value: the ARN's resource part after "loadbalancer/" (app/NAME/ID),
     or from "targetgroup/" on (targetgroup/NAME/ID)."""

@@ -102,6 +102,8 @@ class LoadBalancing:
         self._session = self._loop.call(self._new_session())
         self._refresh_addresses()
         for name, balancer in list(self._balancers.items()):
+            if not balancer.doc.get("weights"):
+                continue  # no listener yet
             try:
                 self._bind(balancer, balancer.doc.get("port"), restoring=True)
             except Conflict as exc:
@@ -198,9 +200,10 @@ class LoadBalancing:
 
     def create_load_balancer(self, name: str, target_groups: list[str] | None = None,
                              weights: dict[str, int] | None = None, port: int | None = None,
-                             classic: bool = False) -> dict:
+                             classic: bool = False, listener: bool = True) -> dict:
         """An application load balancer whose listener forwards to `target_groups` (equal weights) or
-        by `weights`; `classic`: a load balancer with one implicit target group of its own name."""
+        by `weights`; `classic`: a load balancer with one implicit target group of its own name;
+        `listener=False`: none yet (ELBv2's CreateLoadBalancer; `set_listener` adds it)."""
         arns.check_name("load balancer", name)
         if port is not None and (isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535):
             raise ValueError(f"port {port!r}: expected a port number from 1 to 65535, or none to have one chosen "
@@ -209,7 +212,11 @@ class LoadBalancing:
             if name in self._balancers:
                 raise Conflict(f"DuplicateLoadBalancerName: a load balancer named {name!r} already exists; choose "
                                f"another name or delete it first")
-            if classic:
+            if not listener:
+                if classic or target_groups or weights or port:
+                    raise ValueError(f"load balancer {name!r}: without a listener it takes no target groups, "
+                                     f"weights or port")
+            elif classic:
                 if target_groups or weights:
                     raise ValueError(f"classic load balancer {name!r}: it forwards to its own target group {name!r}; "
                                      f"give no target groups or weights")
@@ -223,19 +230,21 @@ class LoadBalancing:
                 weights = {tg: 1 for tg in target_groups}
             elif target_groups:
                 raise ValueError(f"load balancer {name!r}: give target groups or weights, not both")
-            weights = check_weights(weights)
+            weights = check_weights(weights) if listener else {}
             for tg in weights:
                 self._group(tg)
             if port is not None and any(b.doc.get("port") == port for b in self._balancers.values()):
                 raise Conflict(f"port {port} is already the listener port of another load balancer; choose another")
             id = arns.new_id()
-            doc = {"loadBalancerName": name,
-                   "loadBalancerArn": arns.load_balancer_arn(self.db.region, self.db.account, name, id),
+            arn = arns.load_balancer_arn(self.db.region, self.db.account, name, id)
+            doc = {"loadBalancerName": name, "loadBalancerArn": arn,
                    "type": "classic" if classic else "application", "scheme": "internet-facing",
-                   "port": port, "weights": weights, "state": {"Code": "active"}, "createdTime": time.time()}
+                   "port": port, "weights": weights, "state": {"Code": "active"}, "createdTime": time.time(),
+                   "listenerArn": arns.listener_arn(arn) if listener else None, "listenerPort": port}
             balancer = _Balancer(doc, WeightedChoice(weights))
-            if self._loop.running:
+            if self._loop.running and listener:
                 self._bind(balancer, port)
+                doc["listenerPort"] = doc["listenerPort"] or doc["port"]
             self.db.put(LOAD_BALANCER, name, balancer.doc)
             with self._lock:
                 self._balancers[name] = balancer
@@ -254,6 +263,40 @@ class LoadBalancing:
             if balancer.doc.get("type") == "classic" and name in self._groups \
                     and not self.load_balancers_forwarding_to(name):
                 self.delete_target_group(name)
+
+    def set_listener(self, name: str, weights: dict[str, int], requested_port: int | None = None) -> dict:
+        """Adds the load balancer's one listener (ELBv2's CreateListener): it forwards by `weights` and
+        binds a port of the range; `requested_port` is the port the caller named, kept for display."""
+        weights = check_weights(weights)
+        with self._admin:
+            balancer = self._balancer(name)
+            if balancer.doc.get("weights"):
+                raise Conflict(f"DuplicateListener: load balancer {name!r} already has its listener; change its "
+                               f"weights instead")
+            for tg in weights:
+                self._group(tg)
+            with self._lock:
+                balancer.doc.update(weights=weights, listenerArn=arns.listener_arn(balancer.doc["loadBalancerArn"]),
+                                    listenerPort=requested_port)
+                balancer.choice = WeightedChoice(weights)
+            if self._loop.running:
+                self._bind(balancer, None)
+            self.db.put(LOAD_BALANCER, name, balancer.doc)
+            self._uses_changed()
+        return self.get_load_balancer(name)
+
+    def remove_listener(self, name: str) -> None:
+        """ELBv2's DeleteListener: the port is released and nothing is forwarded any more."""
+        with self._admin:
+            balancer = self._balancer(name)
+            if balancer.listener is not None and self._loop.running:
+                self._loop.call(balancer.listener.stop())
+            with self._lock:
+                balancer.listener = None
+                balancer.doc.update(weights={}, listenerArn=None, listenerPort=None, port=None)
+                balancer.choice = WeightedChoice({})
+            self.db.put(LOAD_BALANCER, name, balancer.doc)
+            self._uses_changed()
 
     def get_load_balancer(self, name: str) -> dict:
         balancer = self._balancer(name)
@@ -281,6 +324,9 @@ class LoadBalancing:
         weights = check_weights(weights)
         with self._admin:
             balancer = self._balancer(load_balancer)
+            if not balancer.doc.get("weights"):
+                raise Conflict(f"load balancer {load_balancer!r} has no listener yet: add one (CreateListener) "
+                               f"before changing its weights")
             for tg in weights:
                 self._group(tg)
             if balancer.doc.get("type") == "classic" and set(weights) != {load_balancer}:
@@ -653,7 +699,7 @@ class LoadBalancing:
                 log.warning("target group %s not restored: %s", doc.get("targetGroupName"), exc)
         for doc in self.db.list(LOAD_BALANCER):
             weights = {tg: w for tg, w in (doc.get("weights") or {}).items() if tg in self._groups}
-            if weights and any(weights.values()):
+            if (weights and any(weights.values())) or not doc.get("weights"):  # or a load balancer with no listener
                 self._balancers[doc["loadBalancerName"]] = _Balancer(doc, WeightedChoice(weights))
         for doc in self.db.list(TARGET):
             group = self._groups.get(doc.get("targetGroupName"))
