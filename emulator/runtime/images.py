@@ -89,7 +89,8 @@ class ImageRecipe:
 
 RECIPES: tuple[ImageRecipe, ...] = (
     ImageRecipe(AGENT_IMAGE, "agent", ()),
-    ImageRecipe(BUILD_IMAGE, "build", ("git", "nodejs", "npm", "zip")),
+    # openjdk-17-jdk-headless: javac and java for runtime-versions java corretto17 (OpenJDK, not Corretto)
+    ImageRecipe(BUILD_IMAGE, "build", ("git", "nodejs", "npm", "zip", "openjdk-17-jdk-headless")),
 )
 
 CONTEXT_FILES = ("aws-config", "npmrc")

