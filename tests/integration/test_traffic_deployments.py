@@ -461,8 +461,11 @@ def test_elbv2_api_drives_the_load_balancer_with_boto3_and_the_aws_cli(traffic, 
     # AWS's error names, through the SDK's own exception classes.
     with pytest.raises(elbv2.exceptions.TargetGroupNotFoundException):
         elbv2.describe_target_groups(Names=["no-such-group"])
-    with pytest.raises(elbv2.exceptions.DuplicateLoadBalancerNameException):
-        elbv2.create_load_balancer(Name=name, Subnets=["subnet-1"])
+    again = elbv2.create_load_balancer(Name=name, Subnets=["subnet-1"])["LoadBalancers"][0]  # idempotent, as AWS
+    assert again["LoadBalancerArn"] == balancer["LoadBalancerArn"]
+    with pytest.raises(elbv2.exceptions.TooManyListenersException):
+        elbv2.create_listener(LoadBalancerArn=balancer["LoadBalancerArn"], Protocol="HTTP", Port=81,
+                              DefaultActions=[{"Type": "forward", "TargetGroupArn": arn}])
     with pytest.raises(elbv2.exceptions.ResourceInUseException):
         elbv2.delete_target_group(TargetGroupArn=arn)
     # The aws CLI reads the same state.

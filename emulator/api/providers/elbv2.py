@@ -102,8 +102,8 @@ class Elbv2Provider:
             raise AwsError("ValidationError", f"Type {p['Type']!r}: pipelocal's load balancers are application "
                                               "load balancers")
         names = {b["loadBalancerName"] for b in self.lb.list_load_balancers()}
-        if p["Name"] in names:
-            raise AwsError("DuplicateLoadBalancerNameException", f"A load balancer named {p['Name']!r} already exists")
+        if p["Name"] in names:  # AWS: idempotent for the same settings (pipelocal has no others to differ)
+            return {"LoadBalancers": [self._load_balancer(self.lb.get_load_balancer(p["Name"]))]}
         return {"LoadBalancers": [self._load_balancer(self.lb.create_load_balancer(p["Name"], listener=False))]}
 
     def DescribeLoadBalancers(self, p: dict) -> dict:
