@@ -167,6 +167,7 @@ def assemble(settings: Settings, runtime: ContainerRuntime, gateway: str) -> Con
     load_balancing = LoadBalancing(db, orch, metrics, scale, range(settings.port + 20, settings.port + 70),
                                    instances=fleet.get)
     deployments.load_balancing = load_balancing
+    fleet.on_terminate.append(load_balancing.forget_instance)
     return ControlPlane(settings, db, orch, store, runtime, repos, projects, builds, apps, fleet, queue,
                         deployments, pipelines, executions, params, scale, metrics, alarms, traffic, monitor,
                         HostMetrics(metrics), batches=BatchService(orch, builds),

@@ -227,3 +227,26 @@ def test_code_deploy_load_balancer_info_and_bad_input(env):
     lb.delete_load_balancer("web")
     lb.delete_target_group("blue")
     assert [g["targetGroupName"] for g in lb.list_target_groups()] == ["old", "spare"]
+
+
+
+def test_a_terminated_instance_leaves_every_target_group_and_a_listener_can_come_later(env):
+    make, apps, db = env
+    lb = make()
+    lb.create_target_group("blue", FAST, 0)
+    lb.create_target_group("green", FAST, 0)
+    lb.create_load_balancer("later", listener=False)
+    assert lb.get_load_balancer("later")["listenerArn"] is None and not lb.get_load_balancer("later")["listening"]
+    with pytest.raises(Conflict):
+        lb.set_weights("later", {"blue": 1})
+    doc = lb.set_listener("later", {"blue": 1, "green": 1}, requested_port=80)
+    assert doc["listenerArn"].startswith(doc["loadBalancerArn"].replace(":loadbalancer/", ":listener/"))
+    assert doc["listenerPort"] == 80 and doc["listening"] and doc["port"] in lb.ports
+    for group in ("blue", "green"):
+        lb.register(group, apps["a"].instance())
+    assert lb.forget_instance("i-a") == ["blue", "green"]
+    assert lb.targets("blue") == [] and lb.targets("green") == []
+    lb.remove_listener("later")
+    assert lb.get_load_balancer("later")["url"] is None and lb.weights("later") == {}
+    restarted = make()  # a load balancer without a listener survives a restart
+    assert restarted.get_load_balancer("later")["listenerArn"] is None

@@ -26,6 +26,8 @@ class Fleet:
         self.control_url = control_url_for_containers
         self.container_env = container_env
         self.last_seen = last_seen  # when an instance last polled; how external instances prove alive
+        # Called with the instance id when an instance is terminated or found gone (load balancers forget it).
+        self.on_terminate: list[Callable[[str], object]] = []
 
     def launch(self, count: int, tags: dict[str, str] | None = None, name_prefix: str = "web") -> list[dict]:
         launched = []
@@ -96,6 +98,8 @@ class Fleet:
             info = self.runtime.inspect(doc["containerName"])
             if info is None or info.status != "running":
                 self.db.update(KIND, doc["instanceId"], state="stopped" if info else "terminated")
+                if info is None:
+                    self._terminated(doc["instanceId"])
             else:
                 self.db.update(KIND, doc["instanceId"], state="running", privateIpAddress=info.address,
                                appUrl=f"http://127.0.0.1:{info.ports.get(APP_PORT)}/",
@@ -105,7 +109,13 @@ class Fleet:
         doc = self._get(instance_id)
         if not doc.get("external"):  # an external instance is deregistered; its container is not ours
             self.runtime.remove(doc["containerName"])
-        return _public(self.db.update(KIND, doc["instanceId"], state="terminated"))
+        doc = self.db.update(KIND, doc["instanceId"], state="terminated")
+        self._terminated(doc["instanceId"])
+        return _public(doc)
+
+    def _terminated(self, instance_id: str) -> None:
+        for callback in self.on_terminate:
+            callback(instance_id)
 
     def get(self, instance_id: str) -> dict:
         return _public(self._get(instance_id))

@@ -429,6 +429,22 @@ class LoadBalancing:
                 self._schedule_drain_end(target_group, target)
             self._persist(self._write_target, snapshot)
 
+    def forget_instance(self, instance_id: str) -> list[str]:
+        """A terminated instance leaves every target group at once (as ELB drops a terminated EC2
+        instance); returns the groups it was in."""
+        left = []
+        with self._admin:
+            with self._lock:
+                for name, group in self._groups.items():
+                    if instance_id in group.pool.targets:
+                        self._stop_checks(group, instance_id)
+                        del group.pool.targets[instance_id]
+                        left.append(name)
+                self._changed.notify_all()
+            for name in left:
+                self._persist(self._delete_target_record, name, instance_id)
+        return left
+
     def wait_healthy(self, target_group: str, instance_id: str, timeout: float) -> tuple[bool, str]:
         """Waits up to `timeout` real seconds: (True, "") once healthy; (False, reason) when the target
         turns unhealthy (AWS's reason code and description), is not registered or not in use, or time is up."""
