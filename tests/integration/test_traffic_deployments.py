@@ -365,6 +365,47 @@ def test_blue_green_copies_the_fleet_reroutes_and_terminates_the_originals(traff
     assert registered == set(replacements)
 
 
+def test_blue_green_onto_discovered_instances_waits_for_a_continue_and_keeps_the_originals(traffic):
+    originals = traffic.launch(2, "discover-blue")
+    replacements = traffic.launch(2, "discover-green")
+    traffic.serve_first_version(originals, "1")
+    tg = traffic.target_group()
+    lb = traffic.load_balancer({tg: 1})
+    traffic.client.post(f"/elb/target-groups/{tg}/register", {"instanceIds": [i["instanceId"] for i in originals]})
+    traffic.wait_healthy(tg, 2)
+    group = traffic.group(
+        "discover-blue", deploymentConfigName="CodeDeployDefault.OneAtATime",
+        deploymentStyle={"deploymentType": "BLUE_GREEN", "deploymentOption": "WITH_TRAFFIC_CONTROL"},
+        loadBalancerInfo={"targetGroupInfoList": [{"name": tg}]},
+        blueGreenDeploymentConfiguration={
+            "greenFleetProvisioningOption": {"action": "DISCOVER_EXISTING"},
+            "deploymentReadyOption": {"actionOnTimeout": "STOP_DEPLOYMENT", "waitTimeInMinutes": 1},
+            "terminateBlueInstancesOnDeploymentSuccess": {"action": "KEEP_ALIVE"}})
+    target = {"tagFilters": [{"Key": TAG, "Value": "discover-green", "Type": "KEY_AND_VALUE"}]}
+    # Nobody continues within the (emulated) minute: Stopped, and the originals never stopped serving.
+    load = Load(lb["url"], 40, traffic.tmp)
+    timed_out = traffic.deploy(group, app_files("2"), targetInstances=target)
+    assert timed_out["status"] == "Stopped" and "wait time" in timed_out["errorInformation"]["message"], \
+        explain(timed_out)
+    # Continued: traffic moves to the discovered instances one at a time; the originals keep running.
+    started = traffic.deploy(group, app_files("3"), wait=False, targetInstances=target)
+    assert traffic.wait(started["deploymentId"], statuses=("Ready",))["status"] == "Ready"
+    traffic.client.post(f"/deployments/{started['deploymentId']}/continue", {})
+    doc = traffic.wait(started["deploymentId"])
+    report = load.report()
+    assert doc["status"] == "Succeeded", explain(doc)
+    assert report["failed"] == 0 and set(report["versions"]) == {"version 1", "version 3"}, report
+    green = {t["instanceId"] for t in doc["targets"] if t.get("instanceLabel") == "Green"}
+    assert green == {i["instanceId"] for i in replacements}
+    healthy = {t["instanceId"] for t in traffic.wait_healthy(tg, 2) if t["state"] == "healthy"}
+    assert healthy == green
+    states = {i["instanceId"]: i["state"] for i in traffic.client.get("/instances")["instances"]}
+    assert all(states.get(i["instanceId"]) == "running" for i in originals)  # KEEP_ALIVE
+    with pytest.raises(Exception) as info:
+        traffic.client.post(f"/deployments/{started['deploymentId']}/continue", {})
+    assert "not waiting" in str(info.value)
+
+
 # ---------------------------------------------------------------- canary between two target groups
 
 
