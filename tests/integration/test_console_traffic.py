@@ -90,6 +90,9 @@ def test_load_balancers_page_shows_weights_and_health_and_follows_a_weight_chang
     assert reason.startswith("Target.ResponseCodeMismatch"), reason
     assert target_rows(browser, live)[instance["instanceId"]][1:] == ("healthy", "–")
     full_shot(browser, "traffic-load-balancers")
+    browser.set_window_size(390, 1000)
+    assert js(browser, "return document.documentElement.scrollWidth <= window.innerWidth + 1")  # nothing wider than a phone
+    full_shot(browser, "traffic-load-balancers-phone", 390)
 
     # a weight change through the REST route shows up without a reload
     js(browser, "window.__sameDocument = true")
@@ -174,4 +177,6 @@ def test_a_blue_green_release_shows_sides_and_steps_and_continues_from_the_page(
     labels = js(browser, f"return [...document.querySelectorAll(`section[data-load-balancer='{name}'] "
                          "figure[data-metric=RequestCount] .marker`)].map((m) => m.dataset.label)")
     assert f"Deployment {deployment_id} Succeeded" in labels, labels
+    listed = js(browser, f"return document.querySelector(`section[data-load-balancer='{name}'] details.marker-list`).textContent")
+    assert f"Deployment {deployment_id} started" in listed and f"Deployment {deployment_id} Succeeded" in listed, listed
     assert js_errors(browser) == []

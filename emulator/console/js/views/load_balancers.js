@@ -4,7 +4,7 @@
 // (kinds "elb-load-balancer" and "elb-target"); the charts and the list itself re-read on a timer.
 
 import { ApiError, get } from "../api.js";
-import { badge, enc, h, link, replace, section } from "../dom.js";
+import { badge, enc, h, link, replace, section, when } from "../dom.js";
 import { lineChart, niceNumber } from "../chart.js";
 import { showTimeScale } from "../time_scale.js";
 import { deploymentMarkers } from "./metrics.js";
@@ -59,7 +59,7 @@ export function loadBalancersView() {
   let loose = []; // target groups no load balancer forwards to, with their targets
   let instances = {}; // instance id -> fleet document
   let settings = null;
-  let chartNodes = {}; // load balancer name -> its chart figures, kept across live repaints
+  let chartNodes = {}; // load balancer name -> its chart figures and marker list, kept across live repaints
   let unavailable = null;
   let chartsStale = false; // an alarm changed or a deployment ended: markers to redraw
   let timer = null;
@@ -203,7 +203,8 @@ export function loadBalancersView() {
             h("p", { class: "weight-text" }, text, h("span", { class: "muted" },
               ` (weights ${parts.map((p) => `${p.name}=${p.weight}`).join(", ")})`))))),
       (lb.targetGroups || []).map((tg) => targetGroupBlock(tg.name, tg.targets, parts.find((p) => p.name === tg.name))),
-      h("div", { class: "charts" }, chartNodes[name] || h("p", { class: "muted" }, "Charts load with the next refresh.")));
+      h("div", { class: "charts" }, chartNodes[name] ? chartNodes[name].figures : h("p", { class: "muted" }, "Charts load with the next refresh.")),
+      chartNodes[name] ? chartNodes[name].list : null);
   }
 
   function targetGroupBlock(name, targets, share) {
@@ -236,7 +237,14 @@ export function loadBalancersView() {
 
   function chartFigures(lb, answers, deployments) {
     const releases = [...new Set(deployments.map((d) => d.deploymentGroupName))].flatMap((g) => deploymentMarkers(deployments, g));
-    return CHARTS.map((c, i) => {
+    // Markers close together overlap in the drawing; the list under the charts has them all, once.
+    const all = new Map();
+    for (const m of [...releases, ...answers.filter(Boolean).flatMap((a) => a.alarmChanges.map((x) => ({ t: x.t, label: `${x.alarm} → ${x.to}` })))]) {
+      if (m.t >= ((answers.find(Boolean) || {}).start || 0)) all.set(`${m.t} ${m.label}`, m);
+    }
+    const list = all.size ? h("details", { class: "marker-list" }, h("summary", {}, `${all.size} events on the time axis`),
+      h("ol", {}, [...all.values()].sort((x, y) => x.t - y.t).map((m) => h("li", {}, when(m.t), ` ${m.label}`)))) : null;
+    const figures = CHARTS.map((c, i) => {
       const a = answers[i];
       if (!a) return h("figure", { class: "chart-box", dataset: { metric: c.metric } }, h("figcaption", {}, c.title), h("p", { class: "muted" }, "No answer from CloudWatch."));
       const markers = [...releases, ...a.alarmChanges.map((x) => ({ t: x.t, kind: "alarm", label: `${x.alarm} → ${x.to}` }))];
@@ -247,6 +255,7 @@ export function loadBalancersView() {
         lineChart({ title: `${c.title} for ${lb.loadBalancerName}`, unit: c.unit, start: a.start, end: a.end, points: a.points,
           thresholds, markers, format: c.format }));
     });
+    return { figures, list };
   }
   return view;
 }
