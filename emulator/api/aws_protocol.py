@@ -51,17 +51,23 @@ class Service:
     pagination: Pagination | None = None
 
 
+def load_services(providers: dict[str, Any], key: str) -> dict[str, Service]:
+    """botocore service name -> provider, as Services keyed by the model's `key` metadata (the JSON
+    target prefix, or the query protocol's API version)."""
+    session = get_session()
+    services: dict[str, Service] = {}
+    for name, provider in providers.items():
+        model = session.get_service_model(name)
+        operations = {op: model.operation_model(op) for op in model.operation_names}
+        services[model.metadata[key]] = Service(model, provider, Pagination(session, name, operations))
+    return services
+
+
 class AwsProtocol:
     """Dispatches `X-Amz-Target: <prefix>.<Operation>` to the provider of that service."""
 
     def __init__(self, providers: dict[str, Any]):
-        session = get_session()
-        self.services: dict[str, Service] = {}
-        for name, provider in providers.items():
-            model = session.get_service_model(name)
-            operations = {op: model.operation_model(op) for op in model.operation_names}
-            self.services[model.metadata["targetPrefix"]] = Service(model, provider,
-                                                                    Pagination(session, name, operations))
+        self.services = load_services(providers, "targetPrefix")
         self._validator = ParamValidator()
 
     def content_type(self, target: str | None) -> str:

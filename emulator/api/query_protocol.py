@@ -19,11 +19,10 @@ from urllib.parse import parse_qsl
 from xml.sax.saxutils import escape
 
 from botocore.model import OperationModel, Shape
-from botocore.session import get_session
 from botocore.validate import ParamValidator
 
-from emulator.api.aws_protocol import AwsError, Service, translate
-from emulator.api.pagination import InvalidToken, Pagination
+from emulator.api.aws_protocol import AwsError, Service, load_services, translate
+from emulator.api.pagination import InvalidToken
 from emulator.domain.errors import Conflict, NotFound, SpecError
 from emulator.domain.statuses import TransitionRefused
 
@@ -35,13 +34,7 @@ class QueryProtocol:
     """Dispatches `Action` to the provider of the service whose API `Version` the request names."""
 
     def __init__(self, providers: dict[str, Any]):
-        session = get_session()
-        self.services: dict[str, Service] = {}
-        for name, provider in providers.items():
-            model = session.get_service_model(name)
-            operations = {op: model.operation_model(op) for op in model.operation_names}
-            self.services[model.metadata["apiVersion"]] = Service(model, provider,
-                                                                  Pagination(session, name, operations))
+        self.services = load_services(providers, "apiVersion")
         self._validator = ParamValidator()
 
     def serves(self, version: str | None) -> bool:

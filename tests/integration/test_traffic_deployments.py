@@ -27,6 +27,7 @@ pytestmark = pytest.mark.integration
 BUCKET = "traffic-tests"
 TAG = "TrafficTest"
 SCALE = 60.0  # health-check intervals, draining and canary waits: one emulated minute per real second
+BLUE_GREEN = {"deploymentType": "BLUE_GREEN", "deploymentOption": "WITH_TRAFFIC_CONTROL"}
 CHECK = {"path": "/", "intervalSeconds": 10, "timeoutSeconds": 5, "healthyThresholdCount": 2,
          "unhealthyThresholdCount": 2, "matcher": "200"}
 
@@ -167,6 +168,19 @@ class Traffic:
             time.sleep(0.2)
         raise AssertionError(f"{target_group}: {targets}")
 
+    def register(self, target_group: str, instances: list[dict]) -> None:
+        self.client.post(f"/elb/target-groups/{target_group}/register",
+                         {"instanceIds": [i["instanceId"] for i in instances]})
+        self.wait_healthy(target_group, len(instances))
+
+    def behind_load_balancer(self, instances: list[dict], version: str) -> tuple[str, dict]:
+        """`instances` serve `version`, registered in a new target group behind a new load balancer."""
+        self.serve_first_version(instances, version)
+        tg = self.target_group()
+        lb = self.load_balancer({tg: 1})
+        self.register(tg, instances)
+        return tg, lb
+
     def serve_first_version(self, instances: list[dict], version: str) -> None:
         """An in-place deployment without a load balancer puts a first version on `instances`."""
         group = f"seed-{uuid.uuid4().hex[:6]}"
@@ -238,7 +252,7 @@ def test_traffic_settings_refused_with_aws_error_names(traffic, codedeploy):
     assert name in codedeploy.list_deployment_configs()["deploymentConfigsList"]
     code, _ = _code(lambda: codedeploy.create_deployment_group(
         applicationName=app, deploymentGroupName="bg-bad", serviceRoleArn="arn:aws:iam::000000000000:role/x",
-        deploymentStyle={"deploymentType": "BLUE_GREEN", "deploymentOption": "WITH_TRAFFIC_CONTROL"},
+        deploymentStyle=BLUE_GREEN,
         loadBalancerInfo={"targetGroupInfoList": [{"name": "x"}]},
         blueGreenDeploymentConfiguration={"terminateBlueInstancesOnDeploymentSuccess": {"action": "DESTROY"}}))
     assert code == "InvalidBlueGreenDeploymentConfigurationException"
@@ -293,11 +307,7 @@ def test_traffic_settings_refused_with_aws_error_names(traffic, codedeploy):
 
 def test_in_place_with_a_load_balancer_takes_each_instance_out_while_it_is_deployed(traffic):
     instances = traffic.launch(2, "inplace")
-    traffic.serve_first_version(instances, "1")
-    tg = traffic.target_group()
-    lb = traffic.load_balancer({tg: 1})
-    traffic.client.post(f"/elb/target-groups/{tg}/register", {"instanceIds": [i["instanceId"] for i in instances]})
-    traffic.wait_healthy(tg, 2)
+    tg, lb = traffic.behind_load_balancer(instances, "1")
     group = traffic.group("inplace", deploymentConfigName="CodeDeployDefault.OneAtATime",
                           deploymentStyle={"deploymentType": "IN_PLACE", "deploymentOption": "WITH_TRAFFIC_CONTROL"},
                           loadBalancerInfo={"targetGroupInfoList": [{"name": tg}]})
@@ -322,14 +332,10 @@ def test_in_place_with_a_load_balancer_takes_each_instance_out_while_it_is_deplo
 
 def test_blue_green_copies_the_fleet_reroutes_and_terminates_the_originals(traffic):
     originals = traffic.launch(2, "bluegreen")
-    traffic.serve_first_version(originals, "1")
-    tg = traffic.target_group()
-    lb = traffic.load_balancer({tg: 1})
-    traffic.client.post(f"/elb/target-groups/{tg}/register", {"instanceIds": [i["instanceId"] for i in originals]})
-    traffic.wait_healthy(tg, 2)
+    tg, lb = traffic.behind_load_balancer(originals, "1")
     group = traffic.group(
         "bluegreen", deploymentConfigName="CodeDeployDefault.AllAtOnce",
-        deploymentStyle={"deploymentType": "BLUE_GREEN", "deploymentOption": "WITH_TRAFFIC_CONTROL"},
+        deploymentStyle=BLUE_GREEN,
         loadBalancerInfo={"targetGroupInfoList": [{"name": tg}]},
         blueGreenDeploymentConfiguration={
             "greenFleetProvisioningOption": {"action": "COPY_AUTO_SCALING_GROUP"},
@@ -368,14 +374,10 @@ def test_blue_green_copies_the_fleet_reroutes_and_terminates_the_originals(traff
 def test_blue_green_onto_discovered_instances_waits_for_a_continue_and_keeps_the_originals(traffic):
     originals = traffic.launch(2, "discover-blue")
     replacements = traffic.launch(2, "discover-green")
-    traffic.serve_first_version(originals, "1")
-    tg = traffic.target_group()
-    lb = traffic.load_balancer({tg: 1})
-    traffic.client.post(f"/elb/target-groups/{tg}/register", {"instanceIds": [i["instanceId"] for i in originals]})
-    traffic.wait_healthy(tg, 2)
+    tg, lb = traffic.behind_load_balancer(originals, "1")
     group = traffic.group(
         "discover-blue", deploymentConfigName="CodeDeployDefault.OneAtATime",
-        deploymentStyle={"deploymentType": "BLUE_GREEN", "deploymentOption": "WITH_TRAFFIC_CONTROL"},
+        deploymentStyle=BLUE_GREEN,
         loadBalancerInfo={"targetGroupInfoList": [{"name": tg}]},
         blueGreenDeploymentConfiguration={
             "greenFleetProvisioningOption": {"action": "DISCOVER_EXISTING"},
@@ -414,8 +416,7 @@ def test_canary_completes_and_a_bad_canary_is_aborted_by_an_alarm(traffic, cloud
     traffic.serve_first_version(originals, "1")
     blue, green = traffic.target_group(path="/health.txt"), traffic.target_group(path="/health.txt")
     lb = traffic.load_balancer({blue: 100, green: 0})
-    traffic.client.post(f"/elb/target-groups/{blue}/register", {"instanceIds": [i["instanceId"] for i in originals]})
-    traffic.wait_healthy(blue, 2)
+    traffic.register(blue, originals)
     alarm = f"canary-5xx-{uuid.uuid4().hex[:6]}"
     lb_dimension = lb["loadBalancerArn"].split(":loadbalancer/", 1)[1]
     cloudwatch.put_metric_alarm(AlarmName=alarm, Namespace="AWS/ApplicationELB", MetricName="HTTPCode_Target_5XX_Count",
@@ -424,7 +425,7 @@ def test_canary_completes_and_a_bad_canary_is_aborted_by_an_alarm(traffic, cloud
                                 TreatMissingData="notBreaching")
     group = traffic.group(
         "canary", deploymentConfigName="CodeDeployDefault.ECSCanary10Percent5Minutes",
-        deploymentStyle={"deploymentType": "BLUE_GREEN", "deploymentOption": "WITH_TRAFFIC_CONTROL"},
+        deploymentStyle=BLUE_GREEN,
         loadBalancerInfo={"targetGroupPairInfoList": [{"targetGroups": [{"name": blue}, {"name": green}]}]},
         blueGreenDeploymentConfiguration={"greenFleetProvisioningOption": {"action": "COPY_AUTO_SCALING_GROUP"},
                                           "terminateBlueInstancesOnDeploymentSuccess": {"action": "TERMINATE"}},
