@@ -110,11 +110,10 @@ def main(args: list[str]) -> int:
         from emulator.services.codebuild.runtime_packs import RuntimePackError
 
         refusals += (RuntimePackError,)
-    _preload_rich()
     try:
         if opts.batch:
             return _run_batch(options, spec, on_text, engine, opts.max_parallel)
-        result = local_build.run(options, spec, on_text, on_phase, engine,
+        result = local_build.run(options, spec, on_text, on_phase, engine, on_starting=_preload_rich,
                                  on_pause=open_shell if opts.shell_on_failure else None)
     except refusals as exc:
         _console().print(f"[red]build refused:[/red] {exc}")
@@ -220,5 +219,6 @@ def _console():
 
 
 def _preload_rich() -> None:
-    """Imports rich on a thread while the main thread waits for the Docker engine to start the container."""
+    """Imports rich on a thread while the main thread waits for the Docker engine to start the
+    container (started earlier, the import would take the interpreter from the build's own set-up)."""
     threading.Thread(target=lambda: (_console(), __import__("rich.table")), daemon=True).start()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib.util
 import io
 import tarfile
+import time
 from pathlib import Path
 
 import emulator.contracts
@@ -35,7 +36,8 @@ def add_code(tar: tarfile.TarFile, package: str, compiled: bool = False) -> None
     the bytecode is checked against), so a container Python of the same version starts without
     compiling: a container of another version ignores files not named for it.
     """
-    _add_bytes(tar, f"{INSTALL_DIR}/emulator/__init__.py", b"")
+    now = int(time.time())  # a real time: tar warns about files from 1970
+    _add_bytes(tar, f"{INSTALL_DIR}/emulator/__init__.py", b"", mtime=now if compiled else 0)
     for path in [_ROOT / "emulator" / "contracts.py", *sorted((_ROOT / package).rglob("*.py"))]:
         rel = path.relative_to(_ROOT).as_posix()
         if not compiled:
@@ -46,7 +48,7 @@ def add_code(tar: tarfile.TarFile, package: str, compiled: bool = False) -> None
         bytecode = _bytecode(path, stat)
         if bytecode is not None:
             cached = Path(importlib.util.cache_from_source(str(path))).relative_to(_ROOT).as_posix()
-            _add_bytes(tar, f"{INSTALL_DIR}/{cached}", bytecode)
+            _add_bytes(tar, f"{INSTALL_DIR}/{cached}", bytecode, mtime=now)
 
 
 def _bytecode(path: Path, stat) -> bytes | None:

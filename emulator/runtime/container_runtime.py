@@ -9,7 +9,7 @@ after a crash and handled.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Iterator, Protocol
+from typing import Callable, Iterator, Protocol
 
 LABEL_MANAGED = "pipelocal.managed"
 LABEL_ROLE = "pipelocal.role"  # build | instance | store | control-plane
@@ -46,8 +46,9 @@ class ContainerSpec:
     # need not wait); for a container nobody reads files from after it exits
     auto_remove: bool = False
     # written to the container's standard input once it has started, then closed (no other way in:
-    # cheaper than `files`, which makes the engine mount the container's filesystem once more)
-    stdin: bytes | None = None
+    # cheaper than `files`, which makes the engine mount the container's filesystem once more); a
+    # function returning the bytes is called while the engine starts the container
+    stdin: bytes | Callable[[], bytes] | None = None
 
 
 @dataclass

@@ -128,7 +128,7 @@ class DockerEngine:
             container.start()
             if attached is not None:
                 raw = getattr(attached, "_sock", attached)
-                raw.sendall(spec.stdin)
+                raw.sendall(spec.stdin() if callable(spec.stdin) else spec.stdin)
                 raw.shutdown(socket.SHUT_WR)
                 attached.close()
         except Exception:

@@ -14,7 +14,7 @@ import json
 import os
 import socket
 import struct
-from typing import Iterator
+from typing import Callable, Iterator
 from urllib.parse import quote, urlencode
 
 from emulator.runtime.container_runtime import (
@@ -78,6 +78,8 @@ class _Response:
         self._left = int(length) if length is not None and not self._chunked else None  # None: until EOF
         if self.status in (204, 304):
             self._left = 0
+        if self.status == 101:  # an upgraded connection: raw bytes until the engine closes it
+            self._chunked, self._left = False, None
 
     def read1(self, size: int = 65536) -> bytes:
         """Up to `size` bytes of the body, b"" at its end."""
@@ -133,15 +135,20 @@ class DockerSocketEngine:
 
     def _request(self, method: str, path: str, body: bytes | dict | None = None, query: dict | None = None,
                  timeout: float | None = 120, content_type: str = "application/json",
-                 ok: tuple[int, ...] = ()) -> _Response:
+                 ok: tuple[int, ...] = (), upgrade: bool = False,
+                 meanwhile: Callable[[], None] | None = None) -> _Response:
         data = json.dumps(body).encode() if isinstance(body, dict) else body or b""
         url = quote(path, safe="/") + (f"?{urlencode(query)}" if query else "")
         head = f"{method} {url} HTTP/1.1\r\nHost: docker\r\nContent-Length: {len(data)}\r\n"
         if data:
             head += f"Content-Type: {content_type}\r\n"
+        if upgrade:  # as the docker CLI asks for an attach: the connection becomes a raw stream both ways
+            head += "Connection: Upgrade\r\nUpgrade: tcp\r\n"
         sock = _connect(self.path, timeout)
         try:
             sock.sendall(head.encode() + b"\r\n" + data)
+            if meanwhile is not None:
+                meanwhile()  # while the engine works on the request
             response = _Response(sock)
         except BaseException:
             sock.close()
@@ -157,8 +164,9 @@ class DockerSocketEngine:
         return response
 
     def _call(self, method: str, path: str, body=None, query=None, ok: tuple[int, ...] = (),
-              timeout: float | None = 120, content_type: str = "application/json") -> tuple[int, bytes]:
-        response = self._request(method, path, body, query, timeout, content_type, ok)
+              timeout: float | None = 120, content_type: str = "application/json",
+              meanwhile: Callable[[], None] | None = None) -> tuple[int, bytes]:
+        response = self._request(method, path, body, query, timeout, content_type, ok, meanwhile=meanwhile)
         try:
             return response.status, response.read()
         finally:
@@ -208,9 +216,12 @@ class DockerSocketEngine:
                 self._call("PUT", f"/containers/{container_id}/archive", archive, {"path": path},
                            content_type="application/x-tar")
             self._attached[spec.name] = attached = self._attach(container_id, spec.stdin is not None)
-            self._call("POST", f"/containers/{container_id}/start")
+            stdin: list[bytes] = []
+            # the input is made while the engine starts the container (a function: see ContainerSpec.stdin)
+            self._call("POST", f"/containers/{container_id}/start",
+                       meanwhile=(lambda: stdin.append(spec.stdin())) if callable(spec.stdin) else None)
             if spec.stdin is not None:
-                attached.sock.sendall(spec.stdin)
+                attached.sock.sendall(stdin[0] if stdin else spec.stdin)
                 attached.sock.shutdown(socket.SHUT_WR)  # end of input: the container's stdin closes
         except BaseException:
             self._attached.pop(spec.name, None)
@@ -222,7 +233,7 @@ class DockerSocketEngine:
 
     def _attach(self, container_id: str, stdin: bool) -> _Response:
         query = {"stream": "1", "stdout": "1", "stderr": "1", **({"stdin": "1"} if stdin else {})}
-        return self._request("POST", f"/containers/{container_id}/attach", query=query, timeout=None)
+        return self._request("POST", f"/containers/{container_id}/attach", query=query, timeout=None, upgrade=True)
 
     def inspect(self, name_or_id: str) -> ContainerInfo | None:
         status, raw = self._call("GET", f"/containers/{name_or_id}/json", ok=(404,))
