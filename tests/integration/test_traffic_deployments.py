@@ -258,6 +258,17 @@ def test_traffic_settings_refused_with_aws_error_names(traffic, codedeploy):
     assert code == "InvalidBlueGreenDeploymentConfigurationException"
 
     tg = traffic.target_group()
+    codedeploy.create_deployment_group(applicationName=app, deploymentGroupName="becomes-bg",
+                                       serviceRoleArn="arn:aws:iam::000000000000:role/x")
+    code, _ = _code(lambda: codedeploy.update_deployment_group(
+        applicationName=app, currentDeploymentGroupName="becomes-bg", deploymentStyle=BLUE_GREEN))
+    assert code == "InvalidLoadBalancerInfoException"
+    codedeploy.update_deployment_group(applicationName=app, currentDeploymentGroupName="becomes-bg",
+                                       deploymentStyle=BLUE_GREEN,
+                                       loadBalancerInfo={"targetGroupInfoList": [{"name": tg}]})
+    updated = codedeploy.get_deployment_group(applicationName=app, deploymentGroupName="becomes-bg")
+    assert updated["deploymentGroupInfo"]["blueGreenDeploymentConfiguration"][
+        "greenFleetProvisioningOption"] == {"action": "DISCOVER_EXISTING"}
     revision = traffic.revision(app_files("x"))
     codedeploy.create_deployment_group(applicationName=app, deploymentGroupName="inplace-lb",
                                        serviceRoleArn="arn:aws:iam::000000000000:role/x",

@@ -6,7 +6,7 @@ import time
 
 from emulator.api.aws_protocol import AwsError
 from emulator.domain import statuses
-from emulator.services.codedeploy.applications import APPLICATION, GROUP, Applications
+from emulator.services.codedeploy.applications import APPLICATION, GROUP, Applications, traffic_settings
 from emulator.services.codedeploy.deployments import DeploymentService
 from emulator.services.codedeploy.fleet import Fleet
 
@@ -107,6 +107,8 @@ class CodeDeployProvider:
         changes = {k: v for k, v in p.items()
                    if k not in ("applicationName", "currentDeploymentGroupName", "newDeploymentGroupName")}
         group.update(changes, deploymentGroupName=new_name)
+        if {"deploymentStyle", "loadBalancerInfo", "blueGreenDeploymentConfiguration"} & set(changes):
+            group.update(traffic_settings(group))  # checked together, AWS's defaults filled in
         if new_name != name:
             if self.db.get(GROUP, f"{app}/{new_name}"):
                 raise AwsError("DeploymentGroupAlreadyExistsException", f"Deployment group {new_name} already exists")
