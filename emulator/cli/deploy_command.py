@@ -166,9 +166,12 @@ def print_table(doc: dict) -> None:
         for event in target["lifecycleEvents"]:
             diagnostics = event.get("diagnostics") or {}
             message = diagnostics.get("message", "") if event["status"] == "Failed" else ""
-            table.add_row(target["name"], event["lifecycleEventName"], event["status"], _duration(event).strip(" ()"),
-                          message.splitlines()[0] if message else "")
+            side = f" ({target['instanceLabel'].lower()})" if target.get("instanceLabel") else ""
+            table.add_row(target["name"] + side, event["lifecycleEventName"], event["status"],
+                          _duration(event).strip(" ()"), message.splitlines()[0] if message else "")
     console.print(table)
+    for step in doc.get("deploymentStatusMessages") or []:  # a blue/green release's steps
+        console.print(f"  [cyan]{step}[/cyan]", highlight=False)
     if doc.get("errorInformation"):
         console.print(f"{doc['errorInformation']['code']}: {doc['errorInformation']['message']}")
     for target in doc["targets"]:
