@@ -34,7 +34,10 @@ def run_local(plan_file: str) -> int:
 
 def main() -> int:
     if local_mode.plan_file_given():
-        return run_local(local_mode.plan_file_given())
+        code = run_local(local_mode.plan_file_given())
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)  # everything is reported and the shell is closed: skip the interpreter's teardown
     from runners.control_client import ControlClient, ControlPlaneError  # urllib: slow to import, remote only
 
     names = (contracts.ENV_CONTROL_URL, contracts.ENV_BUILD_ID, contracts.ENV_TOKEN)
