@@ -43,6 +43,12 @@ def test_body_until_the_engine_closes_and_no_body_for_204():
     assert _response(b"HTTP/1.1 204 No Content\r\n\r\n").read() == b""
 
 
+def test_an_upgraded_attach_is_raw_until_the_engine_closes_it():
+    r = _response(b"HTTP/1.1 101 UPGRADED\r\nContent-Type: application/vnd.docker.raw-stream\r\n"
+                  b"Connection: Upgrade\r\nUpgrade: tcp\r\n\r\n" + _frame(1, b"hi\n"))
+    assert r.status == 101 and "".join(_demultiplex(r)) == "hi\n"
+
+
 def test_not_http_is_reported_as_an_unreachable_engine():
     with pytest.raises(RuntimeUnavailable, match="other than HTTP"):
         _response(b"SSH-2.0-OpenSSH\r\n")
