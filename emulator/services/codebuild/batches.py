@@ -28,6 +28,7 @@ from emulator.services.codebuild.builds import KIND as BUILD, BuildRequest, Buil
 KIND = statuses.BUILD_BATCH
 RETRY_TYPES = ("RETRY_ALL_BUILDS", "RETRY_FAILED_BUILDS")
 _POLL_SECONDS = 1.0
+RETRY_KEPT = 50  # batches whose source is kept for RetryBuildBatch
 
 
 class BatchService:
@@ -71,6 +72,8 @@ class BatchService:
         }
         self.orch.create(KIND, batch_id, _clean(doc), parent=project["name"], status="IN_PROGRESS")
         self._runs[batch_id] = (request, tasks, spec.batch.fast_fail)
+        while len(self._runs) > RETRY_KEPT:  # sources are held in memory: only the newest batches can be retried
+            self._runs.pop(next(iter(self._runs)))
         self._launch(batch_id, rerun=None)
         return self.get(batch_id)
 
@@ -114,8 +117,8 @@ class BatchService:
             raise TransitionRefused(f"Build batch {batch_id} is {doc.get('status')}: only a completed batch that did "
                                 f"not succeed can be retried")
         if batch_id not in self._runs:
-            raise TransitionRefused(f"Build batch {batch_id} was started before the control plane last started: its "
-                                f"source is no longer held, start a new batch")
+            raise TransitionRefused(f"Build batch {batch_id}: its source is no longer held (only the {RETRY_KEPT} "
+                                f"newest batches since the control plane started can be retried); start a new batch")
         groups = doc["buildGroups"]
         rerun = {g["identifier"] for g in groups if retry_type == "RETRY_ALL_BUILDS"
                  or (g.get("currentBuildSummary") or {}).get("buildStatus") != "SUCCEEDED"}
