@@ -114,7 +114,7 @@ def main(args: list[str]) -> int:
     try:
         if opts.batch:
             return _run_batch(options, spec, on_text, engine, opts.max_parallel)
-        result = local_build.run(options, spec, on_text, on_phase, engine, on_starting=_preload_rich,
+        result = local_build.run(options, spec, on_text, on_phase, engine, on_starting=lambda container: _preload_rich(),
                                  on_pause=open_shell if opts.shell_on_failure else None)
     except refusals as exc:
         _console().print(f"[red]build refused:[/red] {exc}")

@@ -504,6 +504,30 @@ def test_batch_builds_without_dependencies_run_together_and_dependents_after(tmp
     assert times["join", "began"] > max(times["left", "ended"], times["right", "ended"])
 
 
+def test_batch_fast_fail_stops_the_running_build_and_starts_no_more(tmp_path, images):
+    results, log = _batch(tmp_path, """
+        version: 0.2
+        batch:
+          fast-fail: true
+          build-graph:
+            - identifier: breaks
+              env:
+                variables: {MODE: break}
+            - identifier: slow
+            - identifier: after
+              depend-on: [slow]
+        phases:
+          build:
+            commands:
+              - if [ "$MODE" = break ]; then sleep 1; exit 7; fi
+              - sleep 60
+        """, {})
+    assert results["breaks"].status == "FAILED"
+    assert results["slow"].status == "STOPPED" and "fast-fail" in results["slow"].message
+    assert [p.status for p in results["slow"].result.phases] == ["STOPPED"]
+    assert results["after"].status == "STOPPED" and results["after"].result is None
+
+
 def test_batch_matrix_runs_each_combination(tmp_path, images):
     results, log = _batch(tmp_path, """
         version: 0.2

@@ -146,11 +146,12 @@ def source_files(options: LocalBuildOptions) -> tuple[dict[str, tuple[bytes, int
 def run(options: LocalBuildOptions, spec: BuildSpec, on_text: Callable[[str], None],
         on_phase: Callable[[contracts.PhaseReport], None], runtime: ContainerRuntime,
         on_pause: Callable[[dict, str], None] | None = None,
-        on_starting: Callable[[], None] = lambda: None) -> LocalBuildResult:
+        on_starting: Callable[[str], None] = lambda container: None,
+        stop: threading.Event | None = None) -> LocalBuildResult:
     """on_pause(event, container) runs while the build waits at its first failed command
     (with shell_on_failure); the event names the command and the shell's snapshot files.
-    on_starting() runs just before the engine is asked to start the container (work to do
-    while it does)."""
+    on_starting(container) runs just before the engine is asked to start the container (work to
+    do while it does). A build whose container is stopped after `stop` was set ends STOPPED."""
     files, excluded = source_files(options)
     build_id = f"local:{uuid.uuid4()}"
     src_dir = "/codebuild/output/src1/src"
@@ -213,9 +214,15 @@ def run(options: LocalBuildOptions, spec: BuildSpec, on_text: Callable[[str], No
     results: list[PhaseResult] = []
     outcome: dict = {}
 
+    started: list[str] = []
+    started_at: dict[str, float] = {}
+
     def on_event(kind: str, data: dict) -> None:
         if kind == "phase":
             report = contracts.decode(contracts.PhaseReport, data)
+            if report.status == "IN_PROGRESS":
+                started.append(report.phase)
+                started_at[report.phase] = report.start_time
             on_phase(report)
             if report.status != "IN_PROGRESS":
                 results.append(PhaseResult(report.phase, report.status,
@@ -233,20 +240,29 @@ def run(options: LocalBuildOptions, spec: BuildSpec, on_text: Callable[[str], No
     timed_out = threading.Event()
     timer = threading.Timer(options.timeout_seconds, lambda: (timed_out.set(), runtime.stop(name, timeout=1)))
     timer.daemon = True
-    on_starting()
+    if stop is not None and stop.is_set():
+        return LocalBuildResult("STOPPED", [], excluded, [], [], {}, "stopped before it started")
+    on_starting(name)
     runtime.start(container_spec)
+    if stop is not None and stop.is_set():  # stopped while the engine was starting it
+        runtime.stop(name, timeout=1)
     try:
         timer.start()
         try:
             _relay(runtime.logs(name, follow=True), on_text, on_event)  # ends when the runner has exited
         finally:
             timer.cancel()
+        ended = {r.phase for r in results}
+        current = next((p for p in reversed(started) if p not in ended), None)  # the phase it was in
         if timed_out.is_set():
-            current = next((p for p in reversed(phases) if p.name not in {r.phase for r in results}), None)
             if current is not None:
-                results.append(PhaseResult(current.name, "TIMED_OUT", options.timeout_seconds,
+                results.append(PhaseResult(current, "TIMED_OUT", options.timeout_seconds,
                                            f"Build timed out after {options.timeout_seconds:g} seconds"))
             return LocalBuildResult("TIMED_OUT", results, excluded, [], [], {}, "build timed out")
+        if stop is not None and stop.is_set() and not outcome:
+            if current is not None:
+                results.append(PhaseResult(current, "STOPPED", time.time() - started_at[current], "stopped"))
+            return LocalBuildResult("STOPPED", results, excluded, [], [], {}, "stopped")
         # the runner's result line says how the build went (its exit status says the same)
         status = "SUCCEEDED" if outcome.get("succeeded") else "FAILED" if outcome else "FAULT"
         reports, artifacts = [], []
@@ -423,6 +439,8 @@ def run_batch(options: LocalBuildOptions, spec: BuildSpec, on_text: Callable[[st
     output = threading.Lock()
     results: dict[str, BatchTaskResult] = {}
     running: dict = {}
+    containers: dict[str, str] = {}  # identifier -> its container, for fast-fail
+    stops: dict[str, threading.Event] = {}
     with ThreadPoolExecutor(max_workers=limit, thread_name_prefix="batch") as pool:
         while True:
             for task in schedule.ready()[: limit - len(running)]:
@@ -430,7 +448,10 @@ def run_batch(options: LocalBuildOptions, spec: BuildSpec, on_text: Callable[[st
                 on_task(task.identifier)
                 _, task_options, task_spec = prepared[task.identifier]
                 text = _prefixed(task.identifier, on_text, output) if limit > 1 else on_text
-                running[pool.submit(run, task_options, task_spec, text, on_phase, runtime)] = task
+                stops[task.identifier] = threading.Event()
+                running[pool.submit(run, task_options, task_spec, text, on_phase, runtime,
+                                    on_starting=lambda name, i=task.identifier: containers.__setitem__(i, name),
+                                    stop=stops[task.identifier])] = task
             if not running:
                 break
             finished, _ = wait(running, return_when=FIRST_COMPLETED)
@@ -441,7 +462,13 @@ def run_batch(options: LocalBuildOptions, spec: BuildSpec, on_text: Callable[[st
                 except Exception as exc:  # noqa: BLE001 - one build's fault is that build's, not the batch's
                     result = LocalBuildResult("FAULT", [], [], [], [], {}, f"pipelocal error: {exc}")
                 schedule.finish(task.identifier, result.status)
-                results[task.identifier] = BatchTaskResult(task.identifier, result.status, result, task.ignore_failure)
+                results[task.identifier] = BatchTaskResult(task.identifier, result.status, result, task.ignore_failure,
+                                                           "fast-fail: another build failed" if result.status == "STOPPED" else None)
+                if schedule.failed and spec.batch.fast_fail:  # as CodeBuild: the running builds stop too
+                    for other in running.values():
+                        stops[other.identifier].set()
+                        if other.identifier in containers:
+                            runtime.stop(containers[other.identifier], timeout=1)
     for identifier, note in schedule.notes.items():
         results[identifier] = BatchTaskResult(identifier, "STOPPED", None, prepared[identifier][0].ignore_failure, note)
     return [results[i] for i in schedule.order]
