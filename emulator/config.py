@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import secrets
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
@@ -77,6 +76,8 @@ def _installation_secret(home: Path) -> str:
     try:
         return path.read_text().strip()
     except FileNotFoundError:
+        import secrets  # once per installation; every CLI start would pay for its import
+
         home.mkdir(parents=True, exist_ok=True)
         secret = secrets.token_urlsafe(24)
         path.write_text(secret)
