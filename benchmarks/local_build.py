@@ -49,13 +49,13 @@ def cli_run(src: Path) -> float:
 
 
 def in_process_run(src: Path) -> float:
-    from emulator.runtime.docker_socket import local_engine
+    from emulator.runtime.docker_engine import CLI_API_VERSION, DockerEngine
     from emulator.services.codebuild import local_build
 
     start = time.perf_counter()
     options = local_build.LocalBuildOptions(source_dir=src)
     spec, _ = local_build.prepare(options)
-    result = local_build.run(options, spec, lambda t: None, lambda r: None, local_engine())
+    result = local_build.run(options, spec, lambda t: None, lambda r: None, DockerEngine(api_version=CLI_API_VERSION))
     if result.status != "SUCCEEDED":
         raise SystemExit(f"build {result.status}")
     return time.perf_counter() - start

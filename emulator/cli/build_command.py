@@ -63,7 +63,7 @@ def main(args: list[str]) -> int:
     """Runs `pipelocal build ARGS`; the exit status: 0 succeeded, 1 failed, 2 refused, 3 no engine or image."""
     opts = parser().parse_args(args)
     from emulator.runtime.container_runtime import ImageMissing, RuntimeUnavailable
-    from emulator.runtime.docker_socket import local_engine
+    from emulator.runtime.docker_engine import CLI_API_VERSION, DockerEngine
     from emulator.services.codebuild import local_build
     from emulator.services.codebuild.build_environment import ReferenceError_
 
@@ -88,7 +88,7 @@ def main(args: list[str]) -> int:
         _console().print(f"[red]refused:[/red] {exc}", markup=True)
         return 2
     out = sys.stdout
-    engine = local_engine(installation=str(settings.home))
+    engine = DockerEngine(installation=str(settings.home), api_version=CLI_API_VERSION)
 
     def on_text(text: str) -> None:
         out.write(text)

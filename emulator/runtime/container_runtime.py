@@ -1,7 +1,7 @@
 """The one interface between pipelocal and a container engine.
 
-Services ask for containers through `ContainerRuntime`; only `docker_engine` (and `docker_socket`, its
-standard-library twin for short CLI runs) knows Docker.
+Services ask for containers through `ContainerRuntime`; only `docker_engine` (the docker SDK) knows
+Docker.
 Every container pipelocal starts carries the label `LABEL_MANAGED`, so leftovers can be found
 after a crash and handled.
 """

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import codecs
 import socket
 import threading
 from typing import Iterator
 
 import docker
 import docker.errors
+from docker.utils.socket import frames_iter
 
 from emulator.runtime.container_runtime import (
     LABEL_INSTALLATION,
@@ -19,6 +21,8 @@ from emulator.runtime.container_runtime import (
     RuntimeUnavailable,
 )
 
+# The Engine API version a short-lived CLI asks for without negotiating (Docker 20.10 and later).
+CLI_API_VERSION = "1.41"
 _NOT_RUNNING = (
     "Docker is not reachable ({error}). Start the Docker engine (for example "
     "`sudo service docker start`) or point DOCKER_HOST at it, then run the command again."
@@ -26,19 +30,25 @@ _NOT_RUNNING = (
 
 
 class DockerEngine:
-    def __init__(self, installation: str | None = None) -> None:
+    def __init__(self, installation: str | None = None, api_version: str | None = None) -> None:
+        """`api_version`: a fixed Engine API version (a short-lived CLI skips the version negotiation
+        and the ping); None negotiates, as the control plane does."""
         self.installation = installation
         self._client: docker.DockerClient | None = None
         self._lock = threading.Lock()
         self._gateway: str | None = None
+        self.api_version = api_version
+        self._attached: dict = {}  # container name -> its attach socket, read by logs()
+        self._self_removing: set[str] = set()
 
     @property
     def client(self) -> docker.DockerClient:
         with self._lock:
             if self._client is None:
                 try:
-                    self._client = docker.from_env(timeout=120)
-                    self._client.ping()
+                    self._client = docker.from_env(timeout=120, version=self.api_version)
+                    if self.api_version is None:
+                        self._client.ping()
                 except Exception as exc:  # the SDK raises several types for the same problem
                     self._client = None
                     raise RuntimeUnavailable(_NOT_RUNNING.format(error=_short(exc))) from None
@@ -87,54 +97,56 @@ class DockerEngine:
     # ------------------------------------------------------------ containers
 
     def start(self, spec: ContainerSpec) -> ContainerInfo:
-        if not self.image_exists(spec.image):
-            raise ImageMissing(
-                f"The image {spec.image} is not built yet. Run `pipelocal images` to build it."
-            )
+        """Created, attached (stdout, stderr and, with `spec.stdin`, stdin) before it starts, as
+        `docker run` does, so a container that removes itself on exit never loses its output; the
+        SDK's low-level API, so no call is made that the start does not need."""
+        api = self.client.api
         if spec.network:
             self.ensure_network()
         labels = {**self._own_labels(), **spec.labels}
-        kwargs: dict = dict(
-            image=spec.image,
-            name=spec.name,
-            command=spec.command,
-            environment=spec.env,
-            labels=labels,
-            working_dir=spec.working_dir,
-            network=spec.network,
-            privileged=spec.privileged,
-            hostname=spec.hostname,
-            detach=spec.stdin is None,  # with stdin: StdinOnce, so the input ends when we close it
-            stdin_open=spec.stdin is not None,
-            init=True,
-        )
+        host = dict(init=True, privileged=spec.privileged, auto_remove=spec.auto_remove)
+        if spec.network:
+            host["network_mode"] = spec.network
         if spec.publish:
-            kwargs["ports"] = {
-                f"{port}/tcp": ("127.0.0.1", host) if host else ("127.0.0.1",)
-                for port, host in spec.publish.items()
-            }
+            host["port_bindings"] = {port: ("127.0.0.1", h) if h else ("127.0.0.1",) for port, h in spec.publish.items()}
         if spec.mounts:
-            kwargs["volumes"] = {m[0]: {"bind": m[1], "mode": m[2] if len(m) > 2 else "ro"} for m in spec.mounts}
+            host["binds"] = {m[0]: {"bind": m[1], "mode": m[2] if len(m) > 2 else "ro"} for m in spec.mounts}
         if spec.cpus:
-            kwargs["nano_cpus"] = int(spec.cpus * 1e9)
+            host["nano_cpus"] = int(spec.cpus * 1e9)
         if spec.memory_mb:
-            kwargs["mem_limit"] = f"{spec.memory_mb}m"
-        container = self.client.containers.create(**kwargs)
+            host["mem_limit"] = f"{spec.memory_mb}m"
+        try:
+            created = api.create_container(
+                spec.image, spec.command, name=spec.name, environment=spec.env, labels=labels,
+                working_dir=spec.working_dir, hostname=spec.hostname, ports=list(spec.publish) or None,
+                detach=spec.stdin is None, stdin_open=spec.stdin is not None,  # with stdin: StdinOnce
+                host_config=api.create_host_config(**host))
+        except docker.errors.ImageNotFound:
+            raise ImageMissing(f"The image {spec.image} is not built yet. Run `pipelocal images` to build it.") \
+                from None
+        container_id = created["Id"]
         try:
             for path, archive in spec.files.items():
-                container.put_archive(path, archive)
-            attached = self.client.api.attach_socket(container.id, params={"stdin": 1, "stream": 1}) \
-                if spec.stdin is not None else None
-            container.start()
-            if attached is not None:
+                api.put_archive(container_id, path, archive)
+            attached = None
+            if spec.stdin is not None or spec.auto_remove:  # someone reads it: logs() (an unread attach would
+                # hold back a long-running container's output)
+                params = {"stdout": 1, "stderr": 1, "stream": 1, **({"stdin": 1} if spec.stdin is not None else {})}
+                attached = self._attached[spec.name] = api.attach_socket(container_id, params=params)
+            api.start(container_id)
+            if spec.stdin is not None:
                 raw = getattr(attached, "_sock", attached)
                 raw.sendall(spec.stdin() if callable(spec.stdin) else spec.stdin)
-                raw.shutdown(socket.SHUT_WR)
-                attached.close()
+                raw.shutdown(socket.SHUT_WR)  # end of input: the container's stdin closes
         except Exception:
-            container.remove(force=True)
+            self._attached.pop(spec.name, None)
+            api.remove_container(container_id, force=True)
             raise
-        info = self.inspect(container.id)
+        if spec.auto_remove:  # it may be gone already: nothing to inspect
+            self._self_removing.add(spec.name)
+            return ContainerInfo(id=container_id, name=spec.name, status="running", labels=labels, address=None,
+                                 ports={})
+        info = self.inspect(container_id)
         assert info is not None
         return info
 
@@ -155,6 +167,16 @@ class DockerEngine:
         return int(result.get("StatusCode", -1))
 
     def logs(self, name_or_id: str, follow: bool = False) -> Iterator[str]:
+        """stdout and stderr in the order written; from the attach made at start when there is one."""
+        attached = self._attached.pop(name_or_id, None)
+        if attached is not None:
+            decoder = codecs.getincrementaldecoder("utf-8")("replace")
+            try:
+                for _stream, data in frames_iter(attached, tty=False):
+                    yield decoder.decode(data)
+            finally:
+                attached.close()
+            return
         for chunk in self.client.api.logs(name_or_id, stream=True, follow=follow):
             yield chunk.decode("utf-8", "replace")
 
@@ -177,6 +199,13 @@ class DockerEngine:
             pass
 
     def remove(self, name_or_id: str) -> None:
+        """A container started with auto_remove removes itself: nothing to wait for."""
+        attached = self._attached.pop(name_or_id, None)
+        if attached is not None:
+            attached.close()
+        if name_or_id in self._self_removing:
+            self._self_removing.discard(name_or_id)
+            return
         try:
             self.client.api.remove_container(name_or_id, force=True)
         except docker.errors.NotFound:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from emulator.domain.errors import SpecError
-from emulator.runtime.docker_socket import local_engine
+from emulator.runtime.docker_engine import CLI_API_VERSION, DockerEngine
 from emulator.services.codebuild import local_build
 from emulator.services.parameters.store import ParameterStore
 from emulator.state.database import Database
@@ -204,7 +204,7 @@ def _run(tmp_path: Path, case: Case, params=None, artifacts: Path | None = None,
     spec, _ = local_build.prepare(options)
     log: list[str] = []
     result = local_build.run(options, spec, log.append, lambda report: None,
-                             local_engine(installation=str(tmp_path)))
+                             DockerEngine(installation=str(tmp_path), api_version=CLI_API_VERSION))
     return result, "".join(log)
 
 
@@ -425,7 +425,7 @@ def test_local_cache_key_then_fallback_key(tmp_path, images):
         options = local_build.LocalBuildOptions(source_dir=src, env=case.env, cache_dir=cache)
         spec, _ = local_build.prepare(options)
         log: list[str] = []
-        result = local_build.run(options, spec, log.append, lambda r: None, local_engine(installation=str(tmp_path)))
+        result = local_build.run(options, spec, log.append, lambda r: None, DockerEngine(installation=str(tmp_path), api_version=CLI_API_VERSION))
         assert result.status == "SUCCEEDED", "".join(log)
         return "".join(log)
 
@@ -444,7 +444,7 @@ def _batch(tmp_path, buildspec: str, files: dict[str, str]):
     options = local_build.LocalBuildOptions(source_dir=src)
     spec, _ = local_build.prepare(options)
     log: list[str] = []
-    results = local_build.run_batch(options, spec, log.append, lambda r: None, local_engine(installation=str(tmp_path)))
+    results = local_build.run_batch(options, spec, log.append, lambda r: None, DockerEngine(installation=str(tmp_path), api_version=CLI_API_VERSION))
     return {r.identifier: r for r in results}, "".join(log)
 
 
@@ -602,7 +602,7 @@ def test_shell_on_failure_pauses_with_the_build_environment(tmp_path, images):
         """).lstrip())
     options = local_build.LocalBuildOptions(source_dir=src, shell_on_failure=True)
     spec, _ = local_build.prepare(options)
-    engine = local_engine(installation=str(tmp_path))
+    engine = DockerEngine(installation=str(tmp_path), api_version=CLI_API_VERSION)
     seen: list[dict] = []
 
     def probe(event: dict, container: str) -> None:
@@ -627,7 +627,7 @@ def test_bind_source_mode_builds_in_the_directory_itself(tmp_path, images):
     options = local_build.LocalBuildOptions(source_dir=src, source_mode="bind")
     spec, _ = local_build.prepare(options)
     log: list[str] = []
-    result = local_build.run(options, spec, log.append, lambda r: None, local_engine(installation=str(tmp_path)))
+    result = local_build.run(options, spec, log.append, lambda r: None, DockerEngine(installation=str(tmp_path), api_version=CLI_API_VERSION))
     assert result.status == "SUCCEEDED" and "from-host" in "".join(log)
     assert (src / "output.txt").read_text() == "written-in-container\n"
 
