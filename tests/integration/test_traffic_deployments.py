@@ -533,3 +533,35 @@ def test_elbv2_api_drives_the_load_balancer_with_boto3_and_the_aws_cli(traffic, 
     elbv2.delete_load_balancer(LoadBalancerArn=balancer["LoadBalancerArn"])
     elbv2.delete_target_group(TargetGroupArn=other["TargetGroupArn"])
     assert name not in {b["LoadBalancerName"] for b in elbv2.describe_load_balancers()["LoadBalancers"]}
+
+
+# ---------------------------------------------------------------- a restart in the middle of a canary
+
+
+def test_a_restart_during_a_canary_sends_all_traffic_back(traffic, control_plane):
+    originals = traffic.launch(1, "restart")
+    traffic.serve_first_version(originals, "1")
+    blue, green = traffic.target_group(), traffic.target_group()
+    lb = traffic.load_balancer({blue: 100, green: 0})
+    traffic.register(blue, originals)
+    group = traffic.group(
+        "restart", deploymentConfigName="CodeDeployDefault.ECSCanary10Percent15Minutes", deploymentStyle=BLUE_GREEN,
+        loadBalancerInfo={"targetGroupPairInfoList": [{"targetGroups": [{"name": blue}, {"name": green}]}]},
+        blueGreenDeploymentConfiguration={"greenFleetProvisioningOption": {"action": "COPY_AUTO_SCALING_GROUP"}})
+    started = traffic.deploy(group, app_files("2"), wait=False)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        doc = traffic.client.get(f"/deployments/{started['deploymentId']}")
+        if any("10% of traffic" in m for m in doc.get("deploymentStatusMessages") or []):
+            break
+        time.sleep(0.2)
+    assert traffic.client.get(f"/elb/load-balancers/{lb['loadBalancerName']}")["weights"] == {blue: 90, green: 10}
+    control_plane.restart()
+    traffic.client.post("/cloudwatch/settings", {"timeScale": SCALE})
+    doc = traffic.client.get(f"/deployments/{started['deploymentId']}")
+    assert doc["status"] == "Failed" and "interrupted" in doc["errorInformation"]["message"], explain(doc)
+    assert traffic.client.get(f"/elb/load-balancers/{lb['loadBalancerName']}")["weights"] == {blue: 100, green: 0}
+    settled = Load(lb["url"], 20, traffic.tmp)
+    time.sleep(2)
+    report = settled.report()
+    assert report["failed"] == 0 and set(report["versions"]) == {"version 1"}, report
