@@ -56,13 +56,26 @@ export function when(epoch) {
   return h("time", { datetime: d.toISOString(), title: d.toISOString() }, d.toLocaleString());
 }
 
-export function duration(start, end) {
-  if (!start) return "–";
-  const seconds = Math.max(0, (end || Date.now() / 1000) - start);
+function durationText(seconds) {
+  seconds = Math.max(0, seconds);
   if (seconds < 60) return `${seconds.toFixed(1)} s`;
   const m = Math.floor(seconds / 60);
   return `${m} min ${Math.round(seconds - m * 60)} s`;
 }
+
+export function duration(start, end) {
+  if (!start) return "–";
+  if (end) return durationText(end - start);
+  // Still running: the span keeps counting between live updates (a long wait sends none).
+  return h("span", { class: "running-duration", dataset: { since: String(start) } },
+    durationText(Date.now() / 1000 - start));
+}
+
+setInterval(() => {
+  for (const el of document.querySelectorAll("span.running-duration")) {
+    el.textContent = durationText(Date.now() / 1000 - Number(el.dataset.since));
+  }
+}, 1000);
 
 export function link(hash, text, attrs = {}) {
   return h("a", { href: hash, ...attrs }, text);
