@@ -14,6 +14,7 @@ import pytest
 
 from emulator import contracts
 from emulator.domain.appspec import LIFECYCLE_ORDER_IN_PLACE
+from emulator.domain.errors import InvalidField
 from emulator.orchestration import Orchestrator
 from emulator.services.codedeploy.applications import CONFIG, Applications
 from emulator.services.codedeploy.command_queue import CommandQueue
@@ -583,6 +584,15 @@ def test_custom_event_runs_its_scripts_and_unknown_hooks_stay_refused(make_env):
     assert plain["status"] == "Failed"
     bundle_event = env.targets(plain["deploymentId"])["web-1"]["lifecycleEvents"][1]
     assert bundle_event["status"] == "Failed" and "hooks.MyCheck" in bundle_event["diagnostics"]["message"]
+
+
+def test_traffic_events_on_a_group_without_a_load_balancer_are_refused(make_env):
+    env = make_env(1)
+    group = env.group()
+    revision = env.store.put("traffic", make_bundle(APPSPEC))
+    with pytest.raises(InvalidField) as info:
+        env.service.create_deployment(APP, group, revision, lifecycle_events=["BlockTraffic", "BeforeInstall"])
+    assert info.value.field == "loadBalancerInfo" and "BlockTraffic" in str(info.value) and group in str(info.value)
 
 
 def test_custom_configuration_is_validated_and_listed(tmp_path):

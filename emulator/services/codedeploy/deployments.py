@@ -99,6 +99,11 @@ class DeploymentService:
             raise ValueError(f"fileExistsBehavior {file_exists_behavior!r}: expected one of "
                              f"{', '.join(appspec_model.FILE_EXISTS_BEHAVIORS)}")
         events = _event_order(lifecycle_events) if lifecycle_events else None
+        traffic_events = [e for e in events or [] if e in (appspec_model.BLOCK_TRAFFIC, appspec_model.ALLOW_TRAFFIC)]
+        if traffic_events and group["deploymentStyle"]["deploymentOption"] != "WITH_TRAFFIC_CONTROL":
+            raise InvalidField("loadBalancerInfo", f"{' and '.join(traffic_events)} move the instance in and out of a "
+                               f"load balancer, and deployment group {group_name} has none: give the group "
+                               "loadBalancerInfo with deploymentOption WITH_TRAFFIC_CONTROL, or leave those events out")
         if instance_names:
             self.fleet.named(instance_names)  # refuse unknown names now, not inside the run
         deployment_id = "d-" + "".join(random.choices(string.ascii_uppercase + string.digits, k=9))
