@@ -8,8 +8,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from emulator.cli.client import Client, ControlPlaneError
-from emulator.config import load_settings
+from emulator.cli.control_calls import call, control_client
 
 console = Console(highlight=False)
 alarms_app = typer.Typer(help="CloudWatch metric alarms, their history, and the time scale.", invoke_without_command=True)
@@ -21,16 +20,6 @@ def register(app: typer.Typer) -> None:
     app.command(name="why-rollback")(why_rollback)
 
 
-def _client() -> Client:
-    return Client(load_settings().control_url)
-
-
-def _call(fn, *args):
-    try:
-        return fn(*args)
-    except ControlPlaneError as exc:
-        console.print(f"[red]pipelocal:[/red] {exc}")
-        raise typer.Exit(1) from None
 
 
 def _when(t: float | None) -> str:
@@ -42,7 +31,7 @@ def alarms(ctx: typer.Context) -> None:
     """List the alarms with their state (a subcommand does more)."""
     if ctx.invoked_subcommand:
         return
-    doc = _call(_client().get, "/cloudwatch/alarms")
+    doc = call(control_client().get, "/cloudwatch/alarms")
     table = Table(title=f"Alarms (time scale {doc['timeScale']:g}x)")
     for col in ("Alarm", "State", "Metric", "Condition", "Period", "Since", "Reason"):
         table.add_column(col, overflow="fold")
@@ -61,7 +50,7 @@ def alarms(ctx: typer.Context) -> None:
 @alarms_app.command("history")
 def history(name: str = typer.Argument(..., help="Alarm name.")) -> None:
     """Every change of one alarm, newest first, with its reason."""
-    doc = _call(_client().get, f"/cloudwatch/alarms/{name}/history")
+    doc = call(control_client().get, f"/cloudwatch/alarms/{name}/history")
     table = Table(title=f"History of {name}")
     for col in ("Time", "Type", "Summary", "Reason"):
         table.add_column(col, overflow="fold")
@@ -75,7 +64,7 @@ def history(name: str = typer.Argument(..., help="Alarm name.")) -> None:
 def set_state(name: str, state: str = typer.Argument(..., help="OK, ALARM or INSUFFICIENT_DATA"),
               reason: str = typer.Option("set by the user", "--reason")) -> None:
     """SetAlarmState: holds until the alarm's next evaluation."""
-    doc = _call(_client().post, f"/cloudwatch/alarms/{name}/state", {"state": state, "reason": reason})
+    doc = call(control_client().post, f"/cloudwatch/alarms/{name}/state", {"state": state, "reason": reason})
     console.print(f"{name}: {doc['StateValue']}")
 
 
@@ -83,16 +72,16 @@ def set_state(name: str, state: str = typer.Argument(..., help="OK, ALARM or INS
 def time_scale(factor: float = typer.Argument(None, help="60 = one minute passes in one second."),
                traffic_rate: float = typer.Option(None, "--traffic-rate", help="Requests/s per instance.")) -> None:
     """Show or change the time scale (and the fleet traffic rate) of the running control plane."""
-    client = _client()
+    client = control_client()
     changes = {k: v for k, v in (("timeScale", factor), ("trafficRate", traffic_rate)) if v is not None}
-    doc = _call(client.post, "/cloudwatch/settings", changes) if changes else _call(client.get, "/cloudwatch/settings")
+    doc = call(client.post, "/cloudwatch/settings", changes) if changes else call(client.get, "/cloudwatch/settings")
     console.print(f"time scale {doc['timeScale']['factor']:g}x ({doc['timeScale']['description']}); "
                   f"traffic {doc['trafficRate']:g} requests/s per instance; deployment bake time {doc['deployBake']}")
 
 
 def why_rollback(deployment_id: str = typer.Argument(..., help="The stopped deployment or its rollback.")) -> None:
     """Why a deployment rolled back: the timeline, the breaching datapoints and what is served now."""
-    doc = _call(_client().get, f"/cloudwatch/why-rollback/{deployment_id}")
+    doc = call(control_client().get, f"/cloudwatch/why-rollback/{deployment_id}")
     error = (doc.get("errorInformation") or {}).get("message", "")
     console.print(f"[bold]{doc['deploymentId']}[/bold] {doc['status']}: {error}")
     if doc.get("rollbackDeploymentId"):

@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 from emulator.cli import traffic_demo
+from emulator.cli.broken_release import broken_start
 from emulator.cli.client import Client, ControlPlaneError
 from emulator.cli.progress import ExecutionWatcher
 from emulator.config import Settings
@@ -27,28 +28,7 @@ SITE_BUCKET = "my-app-build-artifacts"
 GROUP = "my-app-fleet"
 ALARM = "my-app-5xx"
 # The bad release's server: it starts, but answers every request with HTTP 500.
-BROKEN_START = """#!/bin/bash
-# BAD RELEASE: this server answers every request with HTTP 500 (the demo's alarm catches it).
-set -e
-cat > /tmp/broken_server.py <<'PY'
-import http.server
-class Broken(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):
-        self.send_response(500)
-        self.end_headers()
-        self.wfile.write(b"internal server error")
-    def log_message(self, *args):
-        pass
-http.server.ThreadingHTTPServer(("", 80), Broken).serve_forever()
-PY
-nohup python3 /tmp/broken_server.py >/var/log/webserver.log 2>&1 &
-echo $! > /var/run/webserver.pid
-for _ in $(seq 50); do
-  python3 -c "import socket; socket.create_connection(('127.0.0.1', 80), 1)" 2>/dev/null && exit 0
-  sleep 0.1
-done
-exit 1
-"""
+BROKEN_START = broken_start()
 
 
 @dataclass

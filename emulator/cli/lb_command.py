@@ -9,8 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from emulator.cli.client import Client, ControlPlaneError
-from emulator.config import load_settings
+from emulator.cli.control_calls import call, control_client
 
 console = Console(highlight=False, soft_wrap=True)  # ARNs and URLs stay on one line
 lb_app = typer.Typer(help="Load balancers and target groups (the Elastic Load Balancing stand-in).",
@@ -23,16 +22,6 @@ def register(app: typer.Typer) -> None:
     app.command(name="load")(load)
 
 
-def _client() -> Client:
-    return Client(load_settings().control_url)
-
-
-def _call(fn, *args):
-    try:
-        return fn(*args)
-    except ControlPlaneError as exc:
-        console.print(f"[red]pipelocal:[/red] {exc}")
-        raise typer.Exit(1) from None
 
 
 def _pairs(items: list[str], what: str) -> dict[str, int]:
@@ -81,7 +70,7 @@ def create_target_group(
                                                  help="Seconds a deregistered target drains (0-3600)."),
 ) -> None:
     """Create a target group with health check settings (AWS's defaults unless given)."""
-    doc = _call(_client().post, "/elb/target-groups", {
+    doc = call(control_client().post, "/elb/target-groups", {
         "name": name, "deregistrationDelaySeconds": deregistration_delay,
         "healthCheck": {"path": path, "intervalSeconds": interval, "timeoutSeconds": timeout,
                         "healthyThresholdCount": healthy_threshold, "unhealthyThresholdCount": unhealthy_threshold,
@@ -108,15 +97,15 @@ def create(name: str,
         payload["weights"] = _pairs(weight, "--weight")
     if target_group:
         payload["targetGroups"] = target_group
-    _show(_call(_client().post, "/elb/load-balancers", payload))
+    _show(call(control_client().post, "/elb/load-balancers", payload))
 
 
 @lb_app.command("list")
 def list_all() -> None:
     """Load balancers with their URLs and weights, and target groups with their health."""
-    client = _client()
-    balancers = _call(client.get, "/elb/load-balancers")["loadBalancers"]
-    groups = _call(client.get, "/elb/target-groups")["targetGroups"]
+    client = control_client()
+    balancers = call(client.get, "/elb/load-balancers")["loadBalancers"]
+    groups = call(client.get, "/elb/target-groups")["targetGroups"]
     table = Table(title="Load balancers")
     for col in ("Name", "Type", "URL", "Weights"):
         table.add_column(col, overflow="fold")
@@ -137,13 +126,13 @@ def list_all() -> None:
 @lb_app.command("describe")
 def describe(name: str) -> None:
     """One load balancer: URL, ARN, weights and each target group's targets."""
-    _show(_call(_client().get, f"/elb/load-balancers/{name}"))
+    _show(call(control_client().get, f"/elb/load-balancers/{name}"))
 
 
 @lb_app.command("register")
 def register_targets(target_group: str, instances: list[str] = typer.Argument(..., help="Instance ids or names.")) -> None:
     """Register instances in a target group (health checks start)."""
-    doc = _call(_client().post, f"/elb/target-groups/{target_group}/register", {"instanceIds": instances})
+    doc = call(control_client().post, f"/elb/target-groups/{target_group}/register", {"instanceIds": instances})
     console.print(_targets_table(target_group, doc["targets"]))
 
 
@@ -151,34 +140,34 @@ def register_targets(target_group: str, instances: list[str] = typer.Argument(..
 def deregister_targets(target_group: str,
                        instances: list[str] = typer.Argument(..., help="Instance ids or names.")) -> None:
     """Deregister instances: they drain for the deregistration delay, then leave the group."""
-    doc = _call(_client().post, f"/elb/target-groups/{target_group}/deregister", {"instanceIds": instances})
+    doc = call(control_client().post, f"/elb/target-groups/{target_group}/deregister", {"instanceIds": instances})
     console.print(_targets_table(target_group, doc["targets"]))
 
 
 @lb_app.command("health")
 def health(target_group: str) -> None:
     """Each target's state with AWS's reason code and description (DescribeTargetHealth)."""
-    doc = _call(_client().get, f"/elb/target-groups/{target_group}/health")
+    doc = call(control_client().get, f"/elb/target-groups/{target_group}/health")
     console.print(_targets_table(target_group, doc["targets"]))
 
 
 @lb_app.command("set-weights")
 def set_weights(name: str, weights: list[str] = typer.Argument(..., help="TARGET_GROUP=WEIGHT ... (0-999).")) -> None:
     """Replace the listener's weights between target groups, e.g. `blue=90 green=10`."""
-    _show(_call(_client().post, f"/elb/load-balancers/{name}/weights", {"weights": _pairs(weights, "weight")}))
+    _show(call(control_client().post, f"/elb/load-balancers/{name}/weights", {"weights": _pairs(weights, "weight")}))
 
 
 @lb_app.command("delete")
 def delete(name: str) -> None:
     """Delete a load balancer (its listener stops)."""
-    _call(_client().delete, f"/elb/load-balancers/{name}")
+    call(control_client().delete, f"/elb/load-balancers/{name}")
     console.print(f"deleted load balancer {name}")
 
 
 @lb_app.command("delete-target-group")
 def delete_target_group(name: str) -> None:
     """Delete a target group no load balancer forwards to."""
-    _call(_client().delete, f"/elb/target-groups/{name}")
+    call(control_client().delete, f"/elb/target-groups/{name}")
     console.print(f"deleted target group {name}")
 
 
@@ -191,7 +180,7 @@ def load(target: str = typer.Argument(..., help="A URL, or the name of a load ba
     target group and version answered."""
     from emulator.services.elb.load_generator import render, run
 
-    url = target if "://" in target else _call(_client().get, f"/elb/load-balancers/{target}")["url"]
+    url = target if "://" in target else call(control_client().get, f"/elb/load-balancers/{target}")["url"]
     try:
         report = run(url, rate, duration, timeout, json_path)
     except ValueError as exc:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from rich.console import Console
 
+from emulator.cli.broken_release import broken_start
 from emulator.cli.client import Client, ControlPlaneError
 
 APPLICATION = "my-app"
@@ -30,32 +31,7 @@ RATE = 25  # requests per second through the load balancer during each round
 HEALTH_CHECK = {"path": "/app.js", "intervalSeconds": 10, "timeoutSeconds": 5, "healthyThresholdCount": 2,
                 "unhealthyThresholdCount": 2, "matcher": "200"}
 # The bad canary: static files still serve (health checks pass), every page answers HTTP 500.
-BROKEN_PAGES_START = """#!/bin/bash
-# BAD RELEASE: pages answer HTTP 500 while /app.js still serves, so health checks pass (the canary's alarm catches it).
-set -e
-mkdir -p /var/www/html
-cat > /tmp/broken_pages.py <<'PY'
-import functools, http.server
-class BrokenPages(http.server.SimpleHTTPRequestHandler):
-    def do_GET(self):
-        if self.path.endswith(".js"):
-            return super().do_GET()
-        self.send_response(500)
-        self.end_headers()
-        self.wfile.write(b"internal server error")
-    def log_message(self, *args):
-        pass
-handler = functools.partial(BrokenPages, directory="/var/www/html")
-http.server.ThreadingHTTPServer(("", 80), handler).serve_forever()
-PY
-nohup python3 /tmp/broken_pages.py >/var/log/webserver.log 2>&1 &
-echo $! > /var/run/webserver.pid
-for _ in $(seq 50); do
-  python3 -c "import socket; socket.create_connection(('127.0.0.1', 80), 1)" 2>/dev/null && exit 0
-  sleep 0.1
-done
-exit 1
-"""
+BROKEN_PAGES_START = broken_start(keep_static=True)
 
 
 class Load:
