@@ -472,6 +472,46 @@ def test_canary_completes_and_a_bad_canary_is_aborted_by_an_alarm(traffic, cloud
     cloudwatch.delete_alarms(AlarmNames=[alarm])
 
 
+def test_a_linear_release_stopped_by_request_shifts_back_and_rolls_back(traffic, codedeploy):
+    originals = traffic.launch(1, "linear")
+    traffic.serve_first_version(originals, "1")
+    blue, green = traffic.target_group(), traffic.target_group()
+    lb = traffic.load_balancer({blue: 100, green: 0})
+    traffic.register(blue, originals)
+    config = f"linear-20-{uuid.uuid4().hex[:6]}"
+    codedeploy.create_deployment_config(deploymentConfigName=config, computePlatform="Server", trafficRoutingConfig={
+        "type": "TimeBasedLinear", "timeBasedLinear": {"linearPercentage": 20, "linearInterval": 1}})
+    group = traffic.group(
+        "linear", deploymentConfigName=config, deploymentStyle=BLUE_GREEN,
+        loadBalancerInfo={"targetGroupPairInfoList": [{"targetGroups": [{"name": blue}, {"name": green}]}]},
+        blueGreenDeploymentConfiguration={"greenFleetProvisioningOption": {"action": "COPY_AUTO_SCALING_GROUP"}})
+    load = Load(lb["url"], 40, traffic.tmp)
+    started = traffic.deploy(group, app_files("2"), wait=False)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:  # 20 %, then 40 %, one emulated minute (1 s) apart
+        messages = traffic.client.get(f"/deployments/{started['deploymentId']}").get("deploymentStatusMessages") or []
+        if any("40% of traffic" in m for m in messages):
+            break
+        time.sleep(0.1)
+    assert any("20% of traffic" in m for m in messages) and any("40% of traffic" in m for m in messages), \
+        explain(traffic.client.get(f"/deployments/{started['deploymentId']}"))
+    codedeploy.stop_deployment(deploymentId=started["deploymentId"], autoRollbackEnabled=True)
+    stopped = traffic.wait(started["deploymentId"])
+    assert stopped["status"] == "Stopped" and stopped["errorInformation"]["code"] == "DEPLOYMENT_STOPPED", \
+        explain(stopped)
+    rollback = traffic.wait(stopped["rollbackInfo"]["rollbackDeploymentId"])
+    report = load.report()
+    assert rollback["status"] == "Succeeded", explain(rollback)
+    assert traffic.client.get(f"/elb/load-balancers/{lb['loadBalancerName']}")["weights"] == {blue: 100, green: 0}
+    assert report["failed"] == 0 and set(report["versions"]) == {"version 1", "version 2"}, report
+    copies = [t["instanceId"] for t in stopped["targets"] if t.get("instanceLabel") == "Green"]
+    states = {i["instanceId"]: i["state"] for i in traffic.client.get("/instances", all="true")["instances"]}
+    assert copies and all(states[i] == "terminated" for i in copies)
+    info = codedeploy.get_deployment(deploymentId=rollback["deploymentId"])["deploymentInfo"]
+    assert info["creator"] == "codeDeployRollback"
+    assert info["rollbackInfo"]["rollbackTriggeringDeploymentId"] == started["deploymentId"]
+
+
 # ---------------------------------------------------------------- the ELBv2 API (query protocol)
 
 

@@ -89,7 +89,9 @@ class BlueGreenRelease:
         self._message(f"Replacement environment: {', '.join(i['name'] for i in replacements)}"
                       f" ({'copied from' if copied else 'discovered beside'} {', '.join(i['name'] for i in originals)})")
 
-        plan = deployment_math.plan(config["minimumHealthyHosts"], len(replacements))
+        # A traffic-routing configuration sets no minimum: AllAtOnce's rule, at least one replacement installs.
+        plan = deployment_math.plan(config.get("minimumHealthyHosts") or
+                                    deployment_math.PREDEFINED["CodeDeployDefault.AllAtOnce"], len(replacements))
         run = lambda events: lambda inst: svc.run_events(self.id, inst["instanceId"], events, spec,  # noqa: E731
                                                           spec_error, location, etag)
         installed = self._each(replacements, run(INSTALL_EVENTS), len(replacements))
