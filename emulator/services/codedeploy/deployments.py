@@ -306,6 +306,9 @@ class DeploymentService:
         except Exception as exc:  # a fault of pipelocal itself: end in a named state, never hang
             doc = self.db.get(KIND, deployment_id)
             if doc and not statuses.is_terminal(KIND, doc["status"]):
+                for target in self.db.list(TARGET, parent=deployment_id):
+                    if not statuses.is_terminal(TARGET, target["status"]):
+                        self._finish_target(target["id"], "Failed", "internal error")
                 self.orch.transition(KIND, deployment_id, "Failed", completeTime=time.time(),
                                      errorInformation={"code": "INTERNAL_ERROR", "message": str(exc)})
         finally:
