@@ -419,6 +419,34 @@ def test_blue_green_onto_discovered_instances_waits_for_a_continue_and_keeps_the
     assert "not waiting" in str(info.value)
 
 
+def test_a_replacement_that_fails_its_health_checks_behind_a_classic_load_balancer_is_rolled_back(traffic):
+    originals = traffic.launch(1, "classic")
+    traffic.serve_first_version(originals, "1")
+    name = f"clb-{uuid.uuid4().hex[:6]}"
+    lb = traffic.client.post("/elb/load-balancers", {"name": name, "classic": True})
+    traffic.register(name, originals)  # a classic load balancer's instances sit in its own target group
+    group = traffic.group(
+        "classic", deploymentConfigName="CodeDeployDefault.AllAtOnce", deploymentStyle=BLUE_GREEN,
+        loadBalancerInfo={"elbInfoList": [{"name": name}]},
+        blueGreenDeploymentConfiguration={"greenFleetProvisioningOption": {"action": "COPY_AUTO_SCALING_GROUP"}},
+        autoRollbackConfiguration={"enabled": True, "events": ["DEPLOYMENT_FAILURE"]})
+    load = Load(lb["url"], 40, traffic.tmp)
+    failed = traffic.deploy(group, app_files("2", broken=True))  # its pages answer 500: so does "/"
+    assert failed["status"] == "Failed" and failed["errorInformation"]["code"] == "HEALTH_CONSTRAINTS", explain(failed)
+    copy = next(t for t in failed["targets"] if t.get("instanceLabel") == "Green")
+    allow = next(e for e in copy["lifecycleEvents"] if e["lifecycleEventName"] == "AllowTraffic")
+    assert allow["status"] == "Failed" and "Target.ResponseCodeMismatch" in allow["diagnostics"]["message"], \
+        explain(failed)
+    rollback = traffic.wait(failed["rollbackInfo"]["rollbackDeploymentId"])
+    report = load.report()
+    assert rollback["status"] == "Succeeded", explain(rollback)
+    assert report["failed"] == 0 and set(report["versions"]) == {"version 1"}, report
+    states = {i["instanceId"]: i["state"] for i in traffic.client.get("/instances", all="true")["instances"]}
+    assert states[copy["instanceId"]] == "terminated"
+    assert [t["instanceId"] for t in traffic.client.get(f"/elb/target-groups/{name}/health")["targets"]] == [
+        originals[0]["instanceId"]]
+
+
 # ---------------------------------------------------------------- canary between two target groups
 
 
