@@ -447,6 +447,28 @@ def test_a_replacement_that_fails_its_health_checks_behind_a_classic_load_balanc
         originals[0]["instanceId"]]
 
 
+def test_the_next_release_starts_from_the_environment_the_last_one_moved_traffic_to(traffic):
+    originals = traffic.launch(2, "second")
+    tg, lb = traffic.behind_load_balancer(originals, "1")
+    group = traffic.group(
+        "second", deploymentConfigName="CodeDeployDefault.HalfAtATime", deploymentStyle=BLUE_GREEN,
+        loadBalancerInfo={"targetGroupInfoList": [{"name": tg}]},
+        blueGreenDeploymentConfiguration={"greenFleetProvisioningOption": {"action": "COPY_AUTO_SCALING_GROUP"},
+                                          "terminateBlueInstancesOnDeploymentSuccess": {"action": "KEEP_ALIVE"}})
+    load = Load(lb["url"], 40, traffic.tmp)
+    first = traffic.deploy(group, app_files("2"))
+    second = traffic.deploy(group, app_files("3"))
+    report = load.report()
+    assert first["status"] == "Succeeded" and second["status"] == "Succeeded", explain(first) + explain(second)
+    side = lambda doc, label: {t["instanceId"] for t in doc["targets"] if t.get("instanceLabel") == label}  # noqa: E731
+    # The kept-alive originals still carry the group's tags, but traffic left them: they are not the next "blue".
+    assert side(second, "Blue") == side(first, "Green") and not side(second, "Blue") & {i["instanceId"] for i in originals}
+    assert report["failed"] == 0 and set(report["versions"]) == {"version 1", "version 2", "version 3"}, report
+    targets = traffic.client.get(f"/elb/target-groups/{tg}/health")["targets"]
+    assert {t["instanceId"] for t in targets if t["state"] == "healthy"} == side(second, "Green")
+    assert {t["state"] for t in targets if t["instanceId"] not in side(second, "Green")} <= {"draining"}
+
+
 # ---------------------------------------------------------------- canary between two target groups
 
 
