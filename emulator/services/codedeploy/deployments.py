@@ -691,15 +691,19 @@ class DeploymentService:
         self.orch.update(KIND, deployment_id, event=False, deploymentOverview=counts)
 
     def _end(self, deployment_id: str, status: str, error: dict | None, rollback_event: str | None = None) -> None:
+        """The rollback, if any, is created first (it queues behind this deployment), so whoever sees
+        the final status also sees its rollbackInfo."""
         changes = {"completeTime": time.time()}
         if error:
             changes["errorInformation"] = error
+        rollback_info = self._maybe_roll_back(deployment_id, rollback_event) if rollback_event else None
+        if rollback_info:
+            changes["rollbackInfo"] = rollback_info
         self.orch.transition(KIND, deployment_id, status, **changes)
-        if rollback_event:
-            self._maybe_roll_back(deployment_id, rollback_event)
 
-    def _maybe_roll_back(self, deployment_id: str, event: str) -> None:
-        """Redeploys the last known good revision as a new deployment, linked to the failed one."""
+    def _maybe_roll_back(self, deployment_id: str, event: str) -> dict | None:
+        """Redeploys the last known good revision as a new deployment, linked to the failed one; the
+        failed deployment's rollbackInfo, or None when there is no rollback."""
         doc = self.db.get(KIND, deployment_id)
         config = doc.get("autoRollbackConfiguration") or {}
         wanted = config.get("enabled") and event in (config.get("events") or [])
@@ -708,12 +712,11 @@ class DeploymentService:
         group = self.apps.get_group(doc["applicationName"], doc["deploymentGroupName"])
         last = group.get("lastSuccessfulDeployment")
         if not wanted or doc.get("creator") == "codeDeployRollback":
-            return
+            return None
         if doc["deploymentStyle"]["deploymentType"] == "BLUE_GREEN":
-            self._roll_back_blue_green(doc, event, last)
-            return
+            return self._roll_back_blue_green(doc, event, last)
         if not last:
-            return
+            return None
         good = self.db.get(KIND, last["deploymentId"])
         rollback = self.create_deployment(
             doc["applicationName"], doc["deploymentGroupName"], good["revision"],
@@ -724,12 +727,12 @@ class DeploymentService:
         info.update({"rollbackDeploymentId": rollback["deploymentId"],
                      "rollbackMessage": f"Deployment {deployment_id} rolled back by {rollback['deploymentId']} "
                                         f"({event}); redeploying the revision of {last['deploymentId']}"})
-        self.orch.update(KIND, deployment_id, rollbackInfo=info)
+        return info
 
-    def _roll_back_blue_green(self, doc: dict, event: str, last: dict | None) -> None:
+    def _roll_back_blue_green(self, doc: dict, event: str, last: dict | None) -> dict | None:
         """Reroutes to the originals as a new deployment, if the release got as far as a replacement."""
         if not doc.get("_replacements"):
-            return
+            return None
         good = self.db.get(KIND, last["deploymentId"]) if last else doc
         rollback = self.create_deployment(
             doc["applicationName"], doc["deploymentGroupName"], good["revision"],
@@ -740,7 +743,7 @@ class DeploymentService:
         info.update({"rollbackDeploymentId": rollback["deploymentId"],
                      "rollbackMessage": f"Deployment {doc['deploymentId']} rolled back by {rollback['deploymentId']} "
                                         f"({event}): traffic rerouted to the original instances"})
-        self.orch.update(KIND, doc["deploymentId"], rollbackInfo=info)
+        return info
 
 
 def in_place_events(doc: dict) -> list[str]:
