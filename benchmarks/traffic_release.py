@@ -94,6 +94,7 @@ def main() -> None:
                           ", ".join(f"{k}: {v}" for k, v in sorted(r["versions"].items())))
         console.print(table)
     finally:
+        Load.stop_all()
         try:
             for inst in client.get("/instances")["instances"]:
                 client.delete(f"/instances/{inst['instanceId']}")

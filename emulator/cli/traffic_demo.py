@@ -35,13 +35,19 @@ BROKEN_PAGES_START = broken_start(keep_static=True)
 
 
 class Load:
-    """The load generator in its own process, at RATE requests per second until `stop()`."""
+    """The load generator in its own process, at RATE requests per second until `stop()` (or, should
+    the demo be interrupted, by itself after MAX_SECONDS)."""
+
+    MAX_SECONDS = 600
+    running: list[Load] = []
 
     def __init__(self, url: str):
         self.path = Path(tempfile.mkdtemp(prefix="pipelocal-load-")) / "report.json"
         self.process = subprocess.Popen([sys.executable, "-m", "emulator.services.elb.load_generator", url,
-                                         "--rate", str(RATE), "--duration", "0", "--json", str(self.path)],
+                                         "--rate", str(RATE), "--duration", str(self.MAX_SECONDS),
+                                         "--json", str(self.path)],
                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        Load.running.append(self)
 
     def stop(self) -> dict:
         self.process.send_signal(signal.SIGINT)
@@ -49,6 +55,8 @@ class Load:
             self.process.wait(30)
         except subprocess.TimeoutExpired:
             self.process.kill()
+        if self in Load.running:
+            Load.running.remove(self)
         return json.loads(self.path.read_text()) if self.path.exists() else {"sent": 0, "failed": -1, "versions": {}}
 
 
@@ -178,6 +186,8 @@ def traffic_rounds(client: Client, console: Console, work: Path, push_round, pip
         rounds.append(release)
         return rounds
     finally:
+        for load in list(Load.running):  # a round that ended early leaves none running
+            load.stop()
         start_script.write_text(good_start)
         arm_alarm(client, client.get(f"/elb/load-balancers/{LOAD_BALANCER}"), False)
         use_group(client, pipeline_text, "my-app-fleet")

@@ -143,7 +143,7 @@ def test_draining_and_a_stopped_server_lose_no_requests(served, tmp_path):
     cp, a, b = served["cp"], served["a"], served["b"]
     url = cp.client.get("/elb/load-balancers/rr")["url"]
     report_path = tmp_path / "load.json"
-    load = subprocess.Popen([PIPELOCAL, "load", url, "--rate", "50", "--duration", "0", "--json", str(report_path)],
+    load = subprocess.Popen([PIPELOCAL, "load", url, "--rate", "50", "--duration", "120", "--json", str(report_path)],
                             env=cp.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         time.sleep(1.5)

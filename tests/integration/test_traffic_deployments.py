@@ -92,20 +92,34 @@ def app_files(version: str, broken: bool = False) -> dict[str, str]:
 
 
 class Load:
-    """`pipelocal load` in its own process; `report()` stops it and reads its JSON report."""
+    """`pipelocal load` in its own process; `report()` stops it and reads its JSON report. It stops by
+    itself after MAX_SECONDS, and `stop_all()` ends any a failed test left running."""
+
+    MAX_SECONDS = 300
+    running: list[Load] = []
 
     def __init__(self, url: str, rate: int, work: Path):
         self.path = work / f"load-{uuid.uuid4().hex[:6]}.json"
         self.process = subprocess.Popen([sys.executable, "-m", "emulator.services.elb.load_generator", url,
-                                         "--rate", str(rate), "--duration", "0", "--json", str(self.path)],
+                                         "--rate", str(rate), "--duration", str(self.MAX_SECONDS),
+                                         "--json", str(self.path)],
                                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        Load.running.append(self)
         time.sleep(1.0)
 
     def report(self) -> dict:
         self.process.send_signal(signal.SIGINT)
         _, err = self.process.communicate(timeout=30)
+        Load.running.remove(self)
         assert self.path.exists(), err.decode(errors="replace")[-2000:]
         return json.loads(self.path.read_text())
+
+    @classmethod
+    def stop_all(cls) -> None:
+        for load in list(cls.running):
+            load.process.kill()
+            load.process.wait(10)
+            cls.running.remove(load)
 
 
 class Traffic:
@@ -211,6 +225,12 @@ def traffic(control_plane, tmp_path_factory):
     for inst in control_plane.client.get("/instances")["instances"]:
         if TAG in (inst.get("tags") or {}):
             control_plane.client.delete(f"/instances/{inst['instanceId']}")
+
+
+@pytest.fixture(autouse=True)
+def no_load_left_running():
+    yield
+    Load.stop_all()
 
 
 @pytest.fixture(scope="module")
