@@ -59,9 +59,9 @@ def bundle() -> bytes:
     return buffer.getvalue()
 
 
-def start_control_plane(port: int, home: Path):
+def start_control_plane(port: int, home: Path, extra_env: dict[str, str] | None = None):
     env = {**os.environ, "PIPELOCAL_HOME": str(home), "PIPELOCAL_PORT": str(port),
-           "PIPELOCAL_S3_PORT": str(port + 1), "PIPELOCAL_INSTANCES": "0"}
+           "PIPELOCAL_S3_PORT": str(port + 1), "PIPELOCAL_INSTANCES": "0", **(extra_env or {})}
     settings = load_settings(env)
     settings.run_dir.mkdir(parents=True, exist_ok=True)
     log = open(settings.run_dir / "server.log", "ab")

@@ -23,9 +23,10 @@ import time
 import uuid
 from pathlib import Path
 
-import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from deploy_fleet import start_control_plane  # noqa: E402
 from tests.integration.test_codedeploy_conformance import bundle, script  # noqa: E402
 
 BUCKET = "bench-lb-proxy"
@@ -49,42 +50,16 @@ START = script(
 class ControlPlane:
     def __init__(self, port: int):
         self.home = tempfile.mkdtemp(prefix="pipelocal-bench-")
-        self.env = {**os.environ, "PIPELOCAL_HOME": self.home, "PIPELOCAL_PORT": str(port),
-                    "PIPELOCAL_S3_PORT": str(port + 1), "PIPELOCAL_INSTANCES": "0",
-                    "PIPELOCAL_TRAFFIC_RATE": "0"}
-        self.api = httpx.Client(base_url=f"http://127.0.0.1:{port}/api", timeout=60)
-        log = open(os.path.join(self.home, "server.log"), "wb")
-        self.process = subprocess.Popen([sys.executable, "-m", "emulator.server"], env=self.env, stdout=log,
-                                        stderr=subprocess.STDOUT, start_new_session=True)
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise SystemExit(open(os.path.join(self.home, "server.log")).read()[-3000:])
-            try:
-                self.api.get("/health").raise_for_status()
-                return
-            except httpx.HTTPError:
-                time.sleep(0.3)
-        raise SystemExit("the control plane did not start")
+        self.process, self.client, self.store = start_control_plane(port, Path(self.home),
+                                                                    {"PIPELOCAL_TRAFFIC_RATE": "0"})
 
     def call(self, method: str, path: str, payload: dict | None = None) -> dict:
-        response = self.api.request(method, path, json=payload)
-        if response.status_code >= 400:
-            raise SystemExit(f"{method} {path}: {response.text}")
-        return response.json()
+        return self.client.request(method, path, json=payload)
 
     def put_revision(self) -> dict:
-        import boto3
-
-        secret = open(os.path.join(self.home, "store-secret")).read().strip()
-        s3 = boto3.client("s3", endpoint_url=f"http://127.0.0.1:{self.env['PIPELOCAL_S3_PORT']}",
-                          aws_access_key_id="pipelocal", aws_secret_access_key=secret, region_name="us-east-1")
-        try:
-            s3.create_bucket(Bucket=BUCKET)
-        except s3.exceptions.BucketAlreadyOwnedByYou:
-            pass
+        self.store.ensure_bucket(BUCKET)
         key = f"rev/{uuid.uuid4().hex}.tgz"
-        s3.put_object(Bucket=BUCKET, Key=key, Body=bundle({
+        self.store.put_bytes(BUCKET, key, bundle({
             "appspec.yml": "version: 0.0\nos: linux\nfiles:\n  - source: server.py\n    destination: /opt/bench\n"
                            "hooks:\n  ApplicationStart:\n    - location: start.sh\n",
             "server.py": SERVER, "start.sh": START}))
