@@ -18,3 +18,16 @@ export async function showTimeScale(known) {
     el.textContent = "";
   }
 }
+
+// Real milliseconds of one emulated minute, kept between 2 and 15 s: how often a page whose data
+// arrives without events (datapoints) reads it again.
+export function emulatedMinuteMs(factor) {
+  return Math.min(15000, Math.max(2000, 60000 / (factor || 1)));
+}
+
+// " (40 s real at time ×45)" for a window of `minutes` emulated minutes; nothing at real time.
+export function realWindow(minutes, factor) {
+  if (factor === 1) return "";
+  const real = (minutes * 60) / factor;
+  return ` (${real < 120 ? `${real.toFixed(0)} s` : `${(real / 60).toFixed(1)} min`} real at time ×${factor})`;
+}

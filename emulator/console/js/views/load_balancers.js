@@ -6,7 +6,7 @@
 import { ApiError, get } from "../api.js";
 import { badge, enc, h, link, replace, section, when } from "../dom.js";
 import { lineChart, niceNumber } from "../chart.js";
-import { showTimeScale } from "../time_scale.js";
+import { emulatedMinuteMs, realWindow, showTimeScale } from "../time_scale.js";
 import { deploymentMarkers } from "./metrics.js";
 
 const NAMESPACE = "AWS/ApplicationELB";
@@ -157,14 +157,13 @@ export function loadBalancersView() {
         console.warn("load balancers refresh failed", err);
       }
       if (timer !== null) schedule();
-    }, Math.min(15000, Math.max(2000, 60000 / factor)));
+    }, emulatedMinuteMs(factor));
   }
 
   function paint() {
     const factor = settings ? settings.timeScale.factor : 1;
-    const real = (MINUTES * 60) / factor;
     replace(scaleNote, `Charts: the last ${MINUTES} minutes of emulated time`,
-      factor === 1 ? "" : ` (${real < 120 ? `${real.toFixed(0)} s` : `${(real / 60).toFixed(1)} min`} real at time ×${factor})`,
+      realWindow(MINUTES, factor),
       ", one point per 60 emulated seconds, from ", h("code", {}, NAMESPACE), " with the dimension ",
       h("code", {}, "LoadBalancer"), ". An alarm on the same metric and dimension is drawn as a dashed line.");
     if (unavailable) {

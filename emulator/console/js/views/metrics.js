@@ -5,7 +5,7 @@
 import { get } from "../api.js";
 import { badge, enc, h, replace, section, when } from "../dom.js";
 import { lineChart, niceNumber } from "../chart.js";
-import { showTimeScale } from "../time_scale.js";
+import { emulatedMinuteMs, realWindow, showTimeScale } from "../time_scale.js";
 
 const NAMESPACE = "Pipelocal/App";
 const MINUTES = 30;
@@ -109,14 +109,13 @@ export function metricsView() {
         console.warn("metrics refresh failed", err);
       }
       if (timer !== null) schedule();
-    }, Math.min(15000, Math.max(2000, 60000 / factor)));
+    }, emulatedMinuteMs(factor));
   }
 
   function paint() {
     const factor = settings.timeScale.factor;
-    const real = (MINUTES * 60) / factor;
     replace(scaleNote, `The last ${MINUTES} minutes of emulated time`,
-      factor === 1 ? "" : ` (${real < 120 ? `${real.toFixed(0)} s` : `${(real / 60).toFixed(1)} min`} real at time ×${factor})`,
+      realWindow(MINUTES, factor),
       `, one point per 60 emulated seconds. The fleet's traffic generator publishes these metrics to `,
       h("code", {}, NAMESPACE), `; alarms are evaluated on the same clock.`);
     if (!groups.length) {
