@@ -195,6 +195,15 @@ class Traffic:
         self.register(tg, instances)
         return tg, lb
 
+    def behind_two_target_groups(self, instances: list[dict], version: str, **check) -> tuple[str, str, dict]:
+        """`instances` serve `version` in a "blue" target group that takes all of a new load balancer's
+        traffic; the "green" one, at weight 0, is where a canary's replacements go."""
+        self.serve_first_version(instances, version)
+        blue, green = self.target_group(**check), self.target_group(**check)
+        lb = self.load_balancer({blue: 100, green: 0})
+        self.register(blue, instances)
+        return blue, green, lb
+
     def serve_first_version(self, instances: list[dict], version: str) -> None:
         """An in-place deployment without a load balancer puts a first version on `instances`."""
         group = f"seed-{uuid.uuid4().hex[:6]}"
@@ -494,10 +503,7 @@ def test_the_next_release_starts_from_the_environment_the_last_one_moved_traffic
 
 def test_canary_completes_and_a_bad_canary_is_aborted_by_an_alarm(traffic, cloudwatch):
     originals = traffic.launch(2, "canary")
-    traffic.serve_first_version(originals, "1")
-    blue, green = traffic.target_group(path="/health.txt"), traffic.target_group(path="/health.txt")
-    lb = traffic.load_balancer({blue: 100, green: 0})
-    traffic.register(blue, originals)
+    blue, green, lb = traffic.behind_two_target_groups(originals, "1", path="/health.txt")
     alarm = f"canary-5xx-{uuid.uuid4().hex[:6]}"
     lb_dimension = lb["loadBalancerArn"].split(":loadbalancer/", 1)[1]
     cloudwatch.put_metric_alarm(AlarmName=alarm, Namespace="AWS/ApplicationELB", MetricName="HTTPCode_Target_5XX_Count",
@@ -544,10 +550,7 @@ def test_canary_completes_and_a_bad_canary_is_aborted_by_an_alarm(traffic, cloud
 
 def test_a_linear_release_stopped_by_request_shifts_back_and_rolls_back(traffic, codedeploy):
     originals = traffic.launch(1, "linear")
-    traffic.serve_first_version(originals, "1")
-    blue, green = traffic.target_group(), traffic.target_group()
-    lb = traffic.load_balancer({blue: 100, green: 0})
-    traffic.register(blue, originals)
+    blue, green, lb = traffic.behind_two_target_groups(originals, "1")
     config = f"linear-20-{uuid.uuid4().hex[:6]}"
     codedeploy.create_deployment_config(deploymentConfigName=config, computePlatform="Server", trafficRoutingConfig={
         "type": "TimeBasedLinear", "timeBasedLinear": {"linearPercentage": 20, "linearInterval": 1}})
@@ -650,10 +653,7 @@ def test_elbv2_api_drives_the_load_balancer_with_boto3_and_the_aws_cli(traffic, 
 
 def test_a_restart_during_a_canary_sends_all_traffic_back(traffic, control_plane):
     originals = traffic.launch(1, "restart")
-    traffic.serve_first_version(originals, "1")
-    blue, green = traffic.target_group(), traffic.target_group()
-    lb = traffic.load_balancer({blue: 100, green: 0})
-    traffic.register(blue, originals)
+    blue, green, lb = traffic.behind_two_target_groups(originals, "1")
     group = traffic.group(
         "restart", deploymentConfigName="CodeDeployDefault.ECSCanary10Percent15Minutes", deploymentStyle=BLUE_GREEN,
         loadBalancerInfo={"targetGroupPairInfoList": [{"targetGroups": [{"name": blue}, {"name": green}]}]},
