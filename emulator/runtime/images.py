@@ -17,7 +17,6 @@ import fcntl
 import hashlib
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -27,16 +26,19 @@ from pathlib import Path
 from typing import Callable, Iterable, Iterator, Mapping
 
 from emulator.runtime.container_runtime import RuntimeUnavailable
+from emulator.runtime.debian_rootfs import (
+    RootfsError,
+    RootfsMaker,
+    find_debian_mirror,
+    remove_tree,
+)
 
 BUILD_IMAGE = "pipelocal/build:1"
 AGENT_IMAGE = "pipelocal/agent:1"
 RELEASE = "bookworm"
 LABEL_RECIPE = "pipelocal.recipe"
-MIRROR_ENV = "PIPELOCAL_DEBIAN_MIRROR"
 
 CONTEXT_DIR = Path(__file__).parent / "image_context"
-SOURCES_LIST = Path("/etc/apt/sources.list")
-SOURCES_DIR = Path("/etc/apt/sources.list.d")
 
 # debootstrap's resolver cannot follow virtual packages, so it only gets this base set;
 # everything else goes through apt-get inside the rootfs.
@@ -72,8 +74,8 @@ _AWSCLI_PIP_ARGS = (
 )
 
 
-class ImageBuildError(RuntimeError):
-    """An image could not be built; the message carries the failing command and its output."""
+# One error for every step of making an image, the rootfs steps included.
+ImageBuildError = RootfsError
 
 
 @dataclass(frozen=True)
@@ -116,87 +118,6 @@ def recipe_hash(recipe: ImageRecipe, wheels: Iterable[str], base_packages: Itera
     return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()[:16]
 
 
-# ------------------------------------------------------------------ mirror
-
-
-def find_debian_mirror(release: str = RELEASE, env: Mapping[str, str] | None = None,
-                       sources_list: Path = SOURCES_LIST, sources_dir: Path = SOURCES_DIR) -> str:
-    """The Debian mirror to debootstrap from: the override, else the one the host's apt uses.
-
-    Taken from the host so that pipelocal never names a package host itself and works
-    wherever the host's apt works (including behind local mirrors).
-    """
-    env = os.environ if env is None else env
-    override = (env.get(MIRROR_ENV) or "").strip()
-    if override:
-        return override.rstrip("/")
-    entries: list[tuple[str, list[str]]] = []  # (uri, suites), in apt's reading order
-    if sources_list.is_file():
-        entries += _one_line_entries(sources_list.read_text())
-    if sources_dir.is_dir():
-        for path in sorted(sources_dir.iterdir()):
-            if path.suffix == ".sources" and path.is_file():
-                entries += _deb822_entries(path.read_text())
-            elif path.suffix == ".list" and path.is_file():
-                entries += _one_line_entries(path.read_text())
-    for uri, suites in entries:
-        if release in suites:
-            return uri.rstrip("/")
-    # Another Debian release on the host: its main mirror serves every release.
-    for uri, suites in entries:
-        if any(s.split("-")[0] in _DEBIAN_SUITES and "-" not in s for s in suites):
-            return uri.rstrip("/")
-    raise ImageBuildError(
-        f"No Debian mirror for {release} found in the host's apt sources: set {MIRROR_ENV} to a "
-        "Debian mirror URL (the one your apt uses) and run the command again."
-    )
-
-
-_DEBIAN_SUITES = {"bullseye", "bookworm", "trixie", "forky", "sid", "stable", "testing",
-                  "unstable", "oldstable"}
-
-
-def _one_line_entries(text: str) -> list[tuple[str, list[str]]]:
-    entries = []
-    for raw in text.splitlines():
-        line = raw.split("#", 1)[0].strip()
-        line = re.sub(r"\[[^\]]*\]", " ", line)  # options such as [signed-by=...]
-        parts = line.split()
-        if len(parts) >= 3 and parts[0] == "deb" and _is_http(parts[1]):
-            entries.append((parts[1], [parts[2]]))
-    return entries
-
-
-def _deb822_entries(text: str) -> list[tuple[str, list[str]]]:
-    entries = []
-    for stanza in re.split(r"\n\s*\n", text):
-        fields: dict[str, str] = {}
-        key = None
-        for raw in stanza.splitlines():
-            if raw.lstrip().startswith("#") or not raw.strip():
-                continue
-            if raw[0] in " \t" and key:  # continuation line
-                fields[key] += " " + raw.strip()
-                continue
-            if ":" in raw:
-                key, value = raw.split(":", 1)
-                key = key.strip().lower()
-                fields[key] = value.strip()
-        if "deb" not in fields.get("types", "").split():
-            continue
-        if fields.get("enabled", "yes").lower() == "no":
-            continue
-        suites = fields.get("suites", "").split()
-        for uri in fields.get("uris", "").split():
-            if _is_http(uri):
-                entries.append((uri, suites))
-    return entries
-
-
-def _is_http(uri: str) -> bool:
-    return uri.startswith(("http://", "https://"))
-
-
 # ------------------------------------------------------------------ builder
 
 
@@ -213,6 +134,7 @@ class ImageBuilder:
         self.built: list[str] = []  # images the last ensure() actually built
         self._client = client
         self._t0 = time.monotonic()
+        self._rootfs = RootfsMaker(self.cache_dir / "debs", self._say)
 
     # -------------------------------------------------------------- public
 
@@ -280,24 +202,13 @@ class ImageBuilder:
         need_rootfs = [r for r in wanted
                        if (force and r in stale) or self._labels(self._rootfs_tag(r)) is None]
         if need_rootfs:
-            self._check_host()
+            self._rootfs.check_host()
             mirror = find_debian_mirror(self.release, self.env)
             self._make_rootfs_images(need_rootfs, work, mirror)
         for recipe in stale:
             self._layer(recipe, wheels, force)
             self.built.append(recipe.name)
             self._say(f"{recipe.name} ready ({self._elapsed()} s)")
-
-    def _check_host(self) -> None:
-        if not shutil.which("debootstrap", path=_sbin_path()):
-            raise ImageBuildError(
-                "debootstrap is not installed: run `apt-get install debootstrap` "
-                "(the set-up script does this)"
-            )
-        if os.geteuid() != 0:
-            raise ImageBuildError(
-                "building the images needs root (debootstrap and chroot): run the command as root"
-            )
 
     def _rootfs_tag(self, recipe: ImageRecipe) -> str:
         return f"pipelocal/rootfs-{recipe.kind}:{rootfs_hash(recipe, release=self.release)}"
@@ -306,56 +217,26 @@ class ImageBuilder:
         work.mkdir(parents=True, exist_ok=True)
         base = work / "rootfs-base"
         try:
-            self._debootstrap(base, mirror)
+            self._rootfs.debootstrap(base, self.release, mirror, BASE_PACKAGES, _DPKG_EXCLUDES)
             for i, recipe in enumerate(recipes):
                 last = i == len(recipes) - 1
                 root = work / f"rootfs-{recipe.kind}"
-                _remove_tree(root)
+                remove_tree(root)
                 if last:
                     base.rename(root)
                 else:
-                    self._run(["cp", "-a", str(base), str(root)], "copying the base rootfs")
+                    self._rootfs.run(["cp", "-a", str(base), str(root)], "copying the base rootfs")
                 if recipe.packages:
-                    self._apt_install(root, mirror, recipe.packages)
+                    self._rootfs.apt_install(root, recipe.packages)
                 self._clean(root)
                 self._import(root, self._rootfs_tag(recipe))
-                _remove_tree(root)
+                remove_tree(root)
         finally:
             for path in [base, *(work / f"rootfs-{r.kind}" for r in recipes)]:
-                _remove_tree(path)
-
-    def _debootstrap(self, root: Path, mirror: str) -> None:
-        debs = self.cache_dir / "debs"
-        debs.mkdir(parents=True, exist_ok=True)
-        _remove_tree(root)
-        self._say(f"debootstrap {self.release} (base)…")
-        self._run(
-            ["debootstrap", "--variant=minbase", f"--cache-dir={debs}",
-             f"--include={','.join(BASE_PACKAGES)}", self.release, str(root), mirror],
-            "debootstrap",
-        )
-        (root / "etc/apt/sources.list").write_text(f"deb {mirror} {self.release} main\n")
-        (root / "etc/dpkg/dpkg.cfg.d").mkdir(parents=True, exist_ok=True)
-        (root / "etc/dpkg/dpkg.cfg.d/pipelocal-slim").write_text(_DPKG_EXCLUDES)
-
-    def _apt_install(self, root: Path, mirror: str, packages: tuple[str, ...]) -> None:
-        self._say(f"installing {' '.join(packages)}…")
-        debs = self.cache_dir / "debs"
-        archives = root / "var/cache/apt/archives"
-        (archives / "partial").mkdir(parents=True, exist_ok=True)
-        _link_debs(debs, archives)  # apt skips downloads it finds here
-        policy = root / "usr/sbin/policy-rc.d"
-        policy.write_text("#!/bin/sh\nexit 101\n")  # no services start inside the chroot
-        policy.chmod(0o755)
-        shutil.copyfile("/etc/resolv.conf", root / "etc/resolv.conf")
-        with self._mounted_proc(root):
-            self._chroot(root, ["apt-get", "update"], "apt-get update")
-            self._chroot(root, ["apt-get", "install", "-y", "--no-install-recommends", *packages],
-                         "apt-get install")
-        _link_debs(archives, debs)
+                remove_tree(path)
 
     def _clean(self, root: Path) -> None:
-        self._chroot(root, ["sh", "-c", _CLEAN_SCRIPT], "cleaning the rootfs")
+        self._rootfs.chroot(root, ["sh", "-c", _CLEAN_SCRIPT], "cleaning the rootfs")
 
     def _import(self, root: Path, tag: str) -> None:
         self._say(f"importing rootfs as {tag}…")
@@ -386,7 +267,7 @@ class ImageBuilder:
     def _layer(self, recipe: ImageRecipe, wheels: list[str], force: bool) -> None:
         self._say(f"layering aws CLI onto {recipe.name}…")
         ctx = self.cache_dir / "work" / f"context-{recipe.kind}"
-        _remove_tree(ctx)
+        remove_tree(ctx)
         ctx.mkdir(parents=True)
         try:
             shutil.copyfile(CONTEXT_DIR / recipe.dockerfile, ctx / "Dockerfile")
@@ -404,7 +285,7 @@ class ImageBuilder:
             )
             follow_build(stream, recipe.name, self._say)
         finally:
-            _remove_tree(ctx)
+            remove_tree(ctx)
         if self._labels(recipe.name) is None:
             raise ImageBuildError(f"docker build of {recipe.name} finished but the image is missing")
 
@@ -424,51 +305,15 @@ class ImageBuilder:
         """Downloads the aws CLI and its dependencies once; builds then install them offline."""
         self._say("downloading the aws CLI wheels…")
         partial = self.cache_dir / "wheels.partial"
-        _remove_tree(partial)
-        self._run([sys.executable, "-m", "pip", "download", "--disable-pip-version-check",
+        remove_tree(partial)
+        self._rootfs.run([sys.executable, "-m", "pip", "download", "--disable-pip-version-check",
                    "--dest", str(partial), *_AWSCLI_PIP_ARGS, "awscli"], "pip download")
         if not any(p.name.startswith("awscli-") for p in partial.glob("*.whl")):
             raise ImageBuildError("pip download awscli finished without an awscli wheel")
-        _remove_tree(self._wheel_dir)
+        remove_tree(self._wheel_dir)
         partial.rename(self._wheel_dir)
 
     # -------------------------------------------------------------- processes
-
-    def _chroot(self, root: Path, cmd: list[str], label: str) -> None:
-        env = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-               "DEBIAN_FRONTEND": "noninteractive", "LANG": "C.UTF-8", "HOME": "/root"}
-        self._run(["chroot", str(root), *cmd], label, env=env)
-
-    def _run(self, cmd: list[str], label: str, env: dict[str, str] | None = None) -> None:
-        """Runs a command, showing every 20th line so a long step visibly moves."""
-        if env is None:
-            env = {**os.environ, "PATH": _sbin_path(), "DEBIAN_FRONTEND": "noninteractive"}
-        tail: collections.deque[str] = collections.deque(maxlen=20)
-        try:
-            proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                    stdin=subprocess.DEVNULL, env=env, text=True, errors="replace")
-        except OSError as exc:
-            raise ImageBuildError(f"{label}: cannot run `{' '.join(cmd)}`: {exc}") from None
-        with proc:
-            for n, line in enumerate(proc.stdout):
-                line = line.rstrip()
-                tail.append(line)
-                if n % 20 == 0 or line.startswith(("E:", "W:")):
-                    self._say("  " + line[:160])
-            rc = proc.wait()
-        if rc != 0:
-            raise ImageBuildError(
-                f"{label} failed (exit {rc}): `{' '.join(cmd)}`\n" + "\n".join(tail))
-
-    @contextlib.contextmanager
-    def _mounted_proc(self, root: Path) -> Iterator[None]:
-        target = root / "proc"
-        target.mkdir(exist_ok=True)
-        self._run(["mount", "-t", "proc", "proc", str(target)], "mount /proc")
-        try:
-            yield
-        finally:
-            subprocess.run(["umount", "-l", str(target)], check=False, capture_output=True)
 
     @contextlib.contextmanager
     def _lock(self) -> Iterator[None]:
@@ -499,43 +344,3 @@ def follow_build(stream: Iterable[dict], image: str, say: Callable[[str], None])
                 tail.append(line)
                 if line.startswith("Step "):
                     say("  " + line)
-
-
-def _sbin_path() -> str:
-    parts = os.environ.get("PATH", "").split(os.pathsep)
-    extra = [p for p in ("/usr/local/sbin", "/usr/sbin", "/sbin") if p not in parts]
-    return os.pathsep.join(parts + extra)
-
-
-def _link_debs(source: Path, dest: Path) -> None:
-    """Hard-links .deb files across (same file system, so no copying of hundreds of MB)."""
-    for deb in source.glob("*.deb"):
-        target = dest / deb.name
-        if target.exists():
-            continue
-        try:
-            os.link(deb, target)
-        except OSError:
-            shutil.copy2(deb, target)
-
-
-def _mounts_under(path: Path) -> list[str]:
-    prefix = str(path.absolute()).rstrip("/") + "/"
-    try:
-        lines = Path("/proc/self/mounts").read_text().splitlines()
-    except OSError:
-        return []
-    points = [line.split()[1].replace("\\040", " ") for line in lines if len(line.split()) > 1]
-    return [p for p in points if p == prefix[:-1] or p.startswith(prefix)]
-
-
-def _remove_tree(path: Path) -> None:
-    """Deletes a rootfs, refusing while anything is still mounted inside it."""
-    if not path.exists() and not path.is_symlink():
-        return
-    for point in sorted(_mounts_under(path), reverse=True):
-        subprocess.run(["umount", "-l", point], check=False, capture_output=True)
-    left = _mounts_under(path)
-    if left:
-        raise ImageBuildError(f"cannot delete {path}: still mounted at {', '.join(left)}")
-    shutil.rmtree(path)

@@ -7,15 +7,14 @@ import docker.errors
 import pytest
 
 from emulator.runtime import images
+from emulator.runtime.debian_rootfs import MIRROR_ENV, find_debian_mirror
 from emulator.runtime.images import (
     AGENT_IMAGE,
     BUILD_IMAGE,
     LABEL_RECIPE,
-    MIRROR_ENV,
     RECIPES,
     ImageBuilder,
     ImageBuildError,
-    find_debian_mirror,
     recipe_hash,
 )
 
