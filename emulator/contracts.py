@@ -161,6 +161,38 @@ class CommandResult:
     end_time: float = 0.0
 
 
+# ---------------------------------------------------------------- local builds (`pipelocal build`)
+
+
+@dataclass
+class LocalBuildRequest:
+    """A `pipelocal build` handed to the running control plane of the same installation, which
+    has the Docker SDK loaded already. Paths are absolute on the machine both run on."""
+
+    source_dir: str
+    buildspec: str | None = None
+    image: str = "pipelocal/build:1"
+    compute_type: str = "BUILD_GENERAL1_SMALL"
+    env: dict[str, str] = field(default_factory=dict)
+    artifacts_dir: str | None = None
+    source_mode: str = "copy"
+    privileged: bool = False
+    phase: str | None = None
+    timeout_seconds: float = 3600
+    cache_dir: str | None = None
+    uid: int = -1  # the caller's: files the build writes must belong to whoever asked
+
+
+@dataclass
+class LocalBuildEvent:
+    """One line of the answer to LocalBuildRequest, in order."""
+
+    kind: str  # text | phase (one starts) | result (the last line) | refused (bad input) | no-engine
+    text: str = ""  # text: build output; refused, no-engine: the reason
+    phase: str = ""
+    result: dict | None = None  # the fields of local_build.LocalBuildResult
+
+
 # ---------------------------------------------------------------- encoding
 
 
@@ -217,6 +249,11 @@ BUILD_PLAN = INTERNAL_PREFIX + "/builds/{build_id}/plan"  # GET -> BuildPlan
 BUILD_PHASES = INTERNAL_PREFIX + "/builds/{build_id}/phases"  # POST PhaseReport
 BUILD_LOGS = INTERNAL_PREFIX + "/builds/{build_id}/logs"  # POST LogChunk
 BUILD_RESULT = INTERNAL_PREFIX + "/builds/{build_id}/result"  # POST RunnerResult
+
+# POST LocalBuildRequest -> LocalBuildEvent per line; 409 when this control plane cannot run it
+# (another user, paths it cannot see): the caller runs the build itself. Token: LOCAL_BUILD_TOKEN_FILE
+LOCAL_BUILDS = INTERNAL_PREFIX + "/local-builds"
+LOCAL_BUILD_TOKEN_FILE = "local-build.token"  # in the installation's run directory, readable by its owner only
 
 AGENT_REGISTER = INTERNAL_PREFIX + "/agents/register"  # POST InstanceRegistration
 AGENT_POLL = INTERNAL_PREFIX + "/agents/{instance}/poll"  # POST ?wait=S -> PollResponse

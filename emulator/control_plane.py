@@ -15,6 +15,7 @@ from emulator.services.cloudwatch.metric_store import MetricStore
 from emulator.services.cloudwatch.time_scale import TimeScale
 from emulator.services.codebuild.batches import BatchService
 from emulator.services.codebuild.builds import BuildService, Endpoints
+from emulator.services.codebuild.handed_builds import HandedBuilds
 from emulator.services.codebuild.projects import Projects
 from emulator.services.codecommit.repositories import Repositories
 from emulator.services.parameters.store import ParameterStore
@@ -63,6 +64,7 @@ class ControlPlane:
     batches: BatchService | None = None
     load_balancing: LoadBalancing | None = None
     s3_poller: S3SourcePoller | None = None
+    handed_builds: HandedBuilds | None = None
 
     def on_push(self, repository: str, before: dict[str, str], after: dict[str, str]) -> list[str]:
         """A push to a watched branch starts the pipelines whose source it is."""
@@ -119,9 +121,12 @@ class ControlPlane:
             self.load_balancing.start()
 
     def shutdown(self) -> None:
-        """Closes what start_monitoring opened that holds ports (the load balancers' listeners)."""
+        """Closes what start_monitoring opened that holds ports (the load balancers' listeners) and stops
+        the local builds handed over by `pipelocal build`."""
         if self.load_balancing:
             self.load_balancing.stop()
+        if self.handed_builds:
+            self.handed_builds.stop_all()
 
 
 def assemble(settings: Settings, runtime: ContainerRuntime, gateway: str) -> ControlPlane:
@@ -172,4 +177,6 @@ def assemble(settings: Settings, runtime: ContainerRuntime, gateway: str) -> Con
                         deployments, pipelines, executions, params, scale, metrics, alarms, traffic, monitor,
                         HostMetrics(metrics), batches=BatchService(orch, builds),
                         s3_poller=S3SourcePoller(pipelines, executions, store, settings.s3_poll_seconds),
-                        load_balancing=load_balancing)
+                        load_balancing=load_balancing,
+                        handed_builds=HandedBuilds(runtime, params, settings.data_dir / "runtimes", settings.region,
+                                                   settings.account_id))

@@ -15,6 +15,7 @@ import time
 
 import uvicorn
 
+from emulator import contracts
 from emulator.api.app import create_app
 from emulator.api.console_routes import end_streams
 from emulator.config import Settings, load_settings
@@ -91,6 +92,7 @@ def serve(settings: Settings) -> None:
             for item in ids:
                 log.warning("%s %s was in progress when pipelocal stopped: ended as interrupted", kind[:-1], item)
         app = create_app(cp)
+        cp.handed_builds.publish_token(settings.run_dir)
         config = uvicorn.Config(app, log_level=os.environ.get("PIPELOCAL_LOG_LEVEL", "warning"),
                                 timeout_keep_alive=30, timeout_graceful_shutdown=5)
         server = _Server(config)
@@ -109,6 +111,7 @@ def serve(settings: Settings) -> None:
         if store_server:
             store_server.stop()
         (settings.run_dir / "server.pid").unlink(missing_ok=True)
+        (settings.run_dir / contracts.LOCAL_BUILD_TOKEN_FILE).unlink(missing_ok=True)
 
 
 def main() -> int:

@@ -6,9 +6,12 @@ import json
 import secrets
 
 from fastapi import APIRouter, Header, HTTPException, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import StreamingResponse
 
 from emulator import contracts
 from emulator.control_plane import ControlPlane
+from emulator.services.codebuild.handed_builds import PENDING, NotHere
 
 
 def internal_router(cp: ControlPlane) -> APIRouter:
@@ -52,6 +55,28 @@ def internal_router(cp: ControlPlane) -> APIRouter:
         build_auth(build_id, token)
         cp.builds.report_result(build_id, await body(request, contracts.RunnerResult))
         return {"ok": True}
+
+    @router.post(contracts.LOCAL_BUILDS)
+    async def local_build(request: Request, token: str | None = token_header):
+        handed = cp.handed_builds
+        loopback = request.client is not None and request.client.host in ("127.0.0.1", "::1")
+        if handed is None or not loopback or not handed.check_token(token):
+            raise HTTPException(403, "local builds are taken from this machine's pipelocal command only")
+        build_request = await body(request, contracts.LocalBuildRequest)
+        try:
+            build = await run_in_threadpool(handed.start, build_request)
+        except NotHere as exc:
+            raise HTTPException(409, str(exc)) from None
+
+        async def lines():
+            try:
+                while (event := await run_in_threadpool(build.next_event, 0.5)) is not None:
+                    if event is not PENDING:
+                        yield json.dumps(event) + "\n"
+            finally:
+                build.stop()  # nothing once it has ended; the caller went away otherwise
+
+        return StreamingResponse(lines(), media_type="application/x-ndjson")
 
     @router.post(contracts.AGENT_REGISTER)
     async def register(request: Request, token: str | None = token_header):

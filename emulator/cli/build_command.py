@@ -40,6 +40,9 @@ def parser() -> argparse.ArgumentParser:
                    help="With --batch: how many builds run at once (default 2); each starts when the builds it depends on have ended.")
     p.add_argument("--shell-on-failure", action="store_true",
                    help="At the first failed command, open a shell in the build container with the build's environment.")
+    p.add_argument("--standalone", action="store_true",
+                   help="Run the build in this process even when pipelocal's control plane runs (which otherwise "
+                        "runs it, starting sooner).")
     return p
 
 
@@ -62,14 +65,22 @@ def register(app) -> None:
 def main(args: list[str]) -> int:
     """Runs `pipelocal build ARGS`; the exit status: 0 succeeded, 1 failed, 2 refused, 3 no engine or image."""
     opts = parser().parse_args(args)
+    settings = load_settings()
+    try:
+        env = _read_env_file(opts.env_file) if opts.env_file else {}
+    except EnvFileError as exc:
+        _console().print(f"[red]refused:[/red] {exc}", markup=True)
+        return 2
+    if not (opts.standalone or opts.batch or opts.shell_on_failure):  # those need this process (a terminal, several builds)
+        handed = _hand_over(opts, env, settings)
+        if handed is not None:
+            return handed
     from emulator.runtime.container_runtime import ImageMissing, RuntimeUnavailable
     from emulator.runtime.docker_engine import CLI_API_VERSION, DockerEngine
     from emulator.services.codebuild import local_build
     from emulator.services.codebuild.build_environment import ReferenceError_
 
-    settings = load_settings()
     try:
-        env = _read_env_file(opts.env_file) if opts.env_file else {}
         options = local_build.LocalBuildOptions(
             source_dir=opts.source, buildspec=opts.buildspec, image=opts.image, compute_type=opts.compute_type,
             env=env, artifacts_dir=opts.artifacts, source_mode=opts.source_mode, privileged=opts.privileged,
@@ -136,6 +147,9 @@ def run_build_alone(args: list[str]) -> None:
         code = main(args)
     except SystemExit as exc:  # argparse's usage errors and --help
         code = exc.code if isinstance(exc.code, int) else 2 if exc.code else 0
+    except KeyboardInterrupt:  # the build's container is stopped by whoever ran it (this process or the control plane)
+        sys.stderr.write("\nbuild interrupted\n")
+        code = 130
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)
@@ -186,21 +200,45 @@ def _run_batch(options, spec, on_text, runtime, max_parallel: int | None) -> int
     return 0 if status == "SUCCEEDED" else 1
 
 
-def _read_env_file(path: Path) -> dict[str, str]:
-    from emulator.services.codebuild.local_build import LocalBuildError
+def _hand_over(opts, env: dict[str, str], settings) -> int | None:
+    """The build run by the installation's control plane, if one runs and takes it."""
+    from emulator.cli.build_handoff import hand_over, request_for
 
+    out = sys.stdout
+
+    def on_text(text: str) -> None:
+        out.write(text)
+        out.flush()
+
+    def on_refused(message: str, code: int) -> int:
+        _console().print(f"[red]{'pipelocal' if code == 3 else 'refused'}:[/red] {message}", markup=True)
+        return code
+
+    def on_result(result) -> int:
+        _print_result(result, opts.artifacts)
+        return 0 if result.status == "SUCCEEDED" else 1
+
+    return hand_over(request_for(opts, env), settings.run_dir, settings.port, on_text,
+                     lambda phase: _console().rule(f"[bold]{phase}[/bold]"), on_refused, on_result, _preload_rich)
+
+
+class EnvFileError(ValueError):
+    """An --env-file that cannot be read or has a line that is not NAME=VALUE."""
+
+
+def _read_env_file(path: Path) -> dict[str, str]:
     env = {}
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except OSError as exc:
-        raise LocalBuildError(f"--env-file {path}: {exc}") from None
+        raise EnvFileError(f"--env-file {path}: {exc}") from None
     for number, line in enumerate(lines, 1):
         line = line.strip()
         if not line or line.startswith("#"):
             continue
         name, sep, value = line.partition("=")
         if not sep or not name.strip().isidentifier():
-            raise LocalBuildError(f"{path}:{number}: expected NAME=VALUE, got {line!r}")
+            raise EnvFileError(f"{path}:{number}: expected NAME=VALUE, got {line!r}")
         env[name.strip()] = value
     return env
 

@@ -1,0 +1,97 @@
+"""`pipelocal build` handed to the running control plane: the same build, output and exit status
+as when the command runs it itself, and a caller that goes away stops its build."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import subprocess
+import sys
+import time
+
+from emulator import contracts
+from emulator.cli.build_handoff import hand_over
+from emulator.runtime.container_runtime import LABEL_ROLE
+from emulator.runtime.docker_engine import DockerEngine
+
+
+def _source(tmp_path, commands: list[str], extra: str = "") -> str:
+    src = tmp_path / "src"
+    src.mkdir(exist_ok=True)
+    body = "".join(f"      - {c}\n" for c in commands)
+    (src / "buildspec.yml").write_text(f"version: 0.2\nphases:\n  build:\n    commands:\n{body}{extra}")
+    return str(src)
+
+
+def test_the_control_plane_runs_the_build_and_writes_its_artifacts(control_plane, tmp_path):
+    src = _source(tmp_path, ["echo handed > out.txt", "echo done"], "artifacts:\n  files:\n    - out.txt\n")
+    text, phases, results = [], [], []
+    request = contracts.LocalBuildRequest(source_dir=src, artifacts_dir=str(tmp_path / "out"), uid=os.getuid(),
+                                          env={"GREETING": "hi"})
+    code = hand_over(request, control_plane.settings.run_dir, control_plane.settings.port, text.append, phases.append,
+                     lambda message, code: code, lambda result: (results.append(result), 0)[1], lambda: None)
+    assert code == 0, "".join(text)
+    assert "Running command echo done" in "".join(text)
+    assert phases == ["BUILD", "UPLOAD_ARTIFACTS"]
+    assert results[0].status == "SUCCEEDED" and [p.phase for p in results[0].phases] == ["BUILD", "UPLOAD_ARTIFACTS"]
+    assert (tmp_path / "out" / "out.txt").read_text() == "handed\n"
+
+
+def test_the_command_hands_over_with_the_same_exit_status_table_and_refusals(control_plane, tmp_path):
+    env = {**os.environ, "PIPELOCAL_HOME": str(control_plane.settings.home),
+           "PIPELOCAL_PORT": str(control_plane.settings.port)}
+    src = _source(tmp_path, ["exit 4"])
+    done = subprocess.run([sys.executable, "-m", "emulator.cli.entry", "build", "--source", src],
+                          capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "Running command exit 4" in done.stdout
+    assert any("BUILD" in line and "FAIL" in line for line in done.stdout.splitlines())
+    (tmp_path / "src" / "buildspec.yml").write_text("version: 0.2\nphases:\n  build:\n    on-failure: SOMETIMES\n"
+                                                    "    commands:\n      - x\n")
+    done = subprocess.run([sys.executable, "-m", "emulator.cli.entry", "build", "--source", src],
+                          capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 2
+    assert "buildspec.yml:4: phases.build.on-failure" in done.stdout.replace("\n", "")
+
+
+def test_the_command_does_not_load_the_docker_sdk_when_it_hands_over(control_plane, tmp_path):
+    env = {**os.environ, "PIPELOCAL_HOME": str(control_plane.settings.home),
+           "PIPELOCAL_PORT": str(control_plane.settings.port)}
+    src = _source(tmp_path, ["echo quick"])
+    probe = ("import sys; sys.argv = ['pipelocal', 'build', '--source', sys.argv[1]]\n"
+             "import emulator.cli.build_command as b\n"
+             "code = b.main(sys.argv[2:])\n"
+             "print('docker loaded' if 'docker' in sys.modules else 'docker not loaded', code)\n")
+    done = subprocess.run([sys.executable, "-c", probe, src], capture_output=True, text=True, env=env, timeout=120)
+    assert "docker not loaded 0" in done.stdout, done.stdout + done.stderr
+    done = subprocess.run([sys.executable, "-c", probe.replace("sys.argv[2:]", "sys.argv[2:] + ['--standalone']"), src],
+                          capture_output=True, text=True, env=env, timeout=120)
+    assert "docker loaded 0" in done.stdout, done.stdout + done.stderr
+
+
+def test_a_build_stops_when_its_caller_goes_away(control_plane, tmp_path):
+    src = _source(tmp_path, ["echo waiting", "sleep 120"])
+    token = (control_plane.settings.run_dir / contracts.LOCAL_BUILD_TOKEN_FILE).read_text()
+    connection = http.client.HTTPConnection("127.0.0.1", control_plane.settings.port, timeout=60)
+    connection.request("POST", contracts.LOCAL_BUILDS, headers={contracts.TOKEN_HEADER: token},
+                       body=json.dumps(contracts.encode(contracts.LocalBuildRequest(source_dir=src, uid=os.getuid()))))
+    response = connection.getresponse()
+    assert response.status == 200
+    for line in response:
+        if "Running command sleep 120" in json.loads(line).get("text", ""):
+            break
+    engine = DockerEngine(installation=str(control_plane.settings.home))
+    assert engine.list({LABEL_ROLE: "local-build"}), "the build's container should be running"
+    connection.close()  # as a Ctrl-C of `pipelocal build` does
+    deadline = time.monotonic() + 20
+    while engine.list({LABEL_ROLE: "local-build"}) and time.monotonic() < deadline:
+        time.sleep(0.3)
+    assert engine.list({LABEL_ROLE: "local-build"}) == []
+
+
+def test_requests_without_the_installations_token_are_refused(control_plane, tmp_path):
+    connection = http.client.HTTPConnection("127.0.0.1", control_plane.settings.port, timeout=10)
+    body = json.dumps(contracts.encode(contracts.LocalBuildRequest(source_dir=str(tmp_path), uid=os.getuid())))
+    connection.request("POST", contracts.LOCAL_BUILDS, body=body, headers={contracts.TOKEN_HEADER: "guess"})
+    assert connection.getresponse().status == 403
