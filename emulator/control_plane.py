@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from emulator.config import Settings
 from emulator.orchestration import Orchestrator
-from emulator.runtime.container_runtime import LABEL_ROLE, ContainerRuntime
+from emulator.runtime.container_runtime import LABEL_OWNER, LABEL_ROLE, ContainerRuntime
 from emulator.services.cloudwatch.alarms import Alarms
 from emulator.services.cloudwatch.deployment_alarms import DeploymentAlarmMonitor
 from emulator.services.cloudwatch.fleet_traffic import FleetTraffic, fleet_targets
@@ -16,6 +16,7 @@ from emulator.services.cloudwatch.time_scale import TimeScale
 from emulator.services.codebuild.batches import BatchService
 from emulator.services.codebuild.builds import BuildService, Endpoints
 from emulator.services.codebuild.handed_builds import HandedBuilds
+from emulator.services.codebuild.warm_containers import WARM_OWNER
 from emulator.services.codebuild.projects import Projects
 from emulator.services.codecommit.repositories import Repositories
 from emulator.services.parameters.store import ParameterStore
@@ -103,6 +104,8 @@ class ControlPlane:
             "executions": self.executions.recover(),
         }
         for info in self.runtime.list({LABEL_ROLE: "build"}):
+            self.runtime.remove(info.id)
+        for info in self.runtime.list({LABEL_ROLE: "local-build", LABEL_OWNER: WARM_OWNER}):  # made for builds never handed over
             self.runtime.remove(info.id)
         self.fleet.adopt()
         self.start_monitoring()

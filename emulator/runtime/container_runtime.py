@@ -72,6 +72,14 @@ class ContainerRuntime(Protocol):
 
     def start(self, spec: ContainerSpec) -> ContainerInfo: ...
 
+    def start_waiting(self, spec: ContainerSpec) -> None:
+        """Started with `spec.stdin` not yet written (so the container waits in its first read)."""
+        ...
+
+    def feed(self, waiting: str, name: str, data: bytes) -> None:
+        """A container left by `start_waiting` is renamed `name` and gets `data` on its standard input."""
+        ...
+
     def inspect(self, name_or_id: str) -> ContainerInfo | None: ...
 
     def wait(self, name_or_id: str, timeout: float | None = None) -> int | None:

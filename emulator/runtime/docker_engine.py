@@ -100,6 +100,34 @@ class DockerEngine:
         """Created, attached (stdout, stderr and, with `spec.stdin`, stdin) before it starts, as
         `docker run` does, so a container that removes itself on exit never loses its output; the
         SDK's low-level API, so no call is made that the start does not need."""
+        return self._start(spec, hold_input=False)
+
+    def start_waiting(self, spec: ContainerSpec) -> None:
+        """Started like `start`, but `spec.stdin` is not written: the container waits in its first
+        read until `feed` gives it its input."""
+        if spec.stdin is None:
+            raise ValueError("start_waiting needs a container that reads its standard input")
+        self._start(spec, hold_input=True)
+
+    def feed(self, waiting: str, name: str, data: bytes) -> None:
+        """A container left by `start_waiting` takes the name `name` and gets `data` as its input."""
+        attached = self._attached.pop(waiting, None)
+        if attached is None:
+            raise ValueError(f"{waiting} is not a container waiting for its input")
+        try:
+            self.client.api.rename(waiting, name)
+        except Exception:
+            attached.close()
+            raise
+        self._attached[name] = attached
+        if waiting in self._self_removing:
+            self._self_removing.discard(waiting)
+            self._self_removing.add(name)
+        raw = getattr(attached, "_sock", attached)
+        raw.sendall(data)
+        raw.shutdown(socket.SHUT_WR)
+
+    def _start(self, spec: ContainerSpec, hold_input: bool) -> ContainerInfo:
         api = self.client.api
         if spec.network:
             self.ensure_network()
@@ -134,7 +162,7 @@ class DockerEngine:
                 params = {"stdout": 1, "stderr": 1, "stream": 1, **({"stdin": 1} if spec.stdin is not None else {})}
                 attached = self._attached[spec.name] = api.attach_socket(container_id, params=params)
             api.start(container_id)
-            if spec.stdin is not None:
+            if spec.stdin is not None and not hold_input:
                 raw = getattr(attached, "_sock", attached)
                 raw.sendall(spec.stdin() if callable(spec.stdin) else spec.stdin)
                 raw.shutdown(socket.SHUT_WR)  # end of input: the container's stdin closes
@@ -222,7 +250,8 @@ class DockerEngine:
 
     def list(self, labels: dict[str, str]) -> list[ContainerInfo]:
         filters = {"label": [f"{k}={v}" for k, v in {**self._own_labels(), **labels}.items()]}
-        return [_info(c) for c in self.client.containers.list(all=True, filters=filters)]
+        # ignore_removed: a container that removes itself between the listing and its inspection is left out
+        return [_info(c) for c in self.client.containers.list(all=True, filters=filters, ignore_removed=True)]
 
 
 def _info(container) -> ContainerInfo:

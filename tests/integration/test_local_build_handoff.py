@@ -12,8 +12,9 @@ import time
 
 from emulator import contracts
 from emulator.cli.build_handoff import hand_over
-from emulator.runtime.container_runtime import LABEL_ROLE
+from emulator.runtime.container_runtime import LABEL_OWNER, LABEL_ROLE
 from emulator.runtime.docker_engine import DockerEngine
+from emulator.services.codebuild.warm_containers import WARM_OWNER
 
 
 def _source(tmp_path, commands: list[str], extra: str = "") -> str:
@@ -82,12 +83,17 @@ def test_a_build_stops_when_its_caller_goes_away(control_plane, tmp_path):
         if "Running command sleep 120" in json.loads(line).get("text", ""):
             break
     engine = DockerEngine(installation=str(control_plane.settings.home))
-    assert engine.list({LABEL_ROLE: "local-build"}), "the build's container should be running"
+
+    def running_builds() -> list[str]:
+        # a container made ahead keeps its label once a build takes it, and takes the build's name
+        return [i.name for i in engine.list({LABEL_ROLE: "local-build"}) if i.name.startswith("pipelocal-local-build-")]
+
+    assert running_builds(), "the build's container should be running"
     connection.close()  # as a Ctrl-C of `pipelocal build` does
     deadline = time.monotonic() + 20
-    while engine.list({LABEL_ROLE: "local-build"}) and time.monotonic() < deadline:
+    while running_builds() and time.monotonic() < deadline:
         time.sleep(0.3)
-    assert engine.list({LABEL_ROLE: "local-build"}) == []
+    assert running_builds() == []
 
 
 def test_requests_without_the_installations_token_are_refused(control_plane, tmp_path):
@@ -95,3 +101,25 @@ def test_requests_without_the_installations_token_are_refused(control_plane, tmp
     body = json.dumps(contracts.encode(contracts.LocalBuildRequest(source_dir=str(tmp_path), uid=os.getuid())))
     connection.request("POST", contracts.LOCAL_BUILDS, body=body, headers={contracts.TOKEN_HEADER: "guess"})
     assert connection.getresponse().status == 403
+
+
+def test_builds_after_the_first_start_in_a_fresh_container_made_ahead(control_plane, tmp_path):
+    src = _source(tmp_path, ["echo host=$HOSTNAME src=$CODEBUILD_SRC_DIR", "ls"])
+    (tmp_path / "src" / "marker.txt").write_text("x")
+    engine = DockerEngine(installation=str(control_plane.settings.home))
+    hosts = []
+    for _ in range(3):
+        text: list[str] = []
+        request = contracts.LocalBuildRequest(source_dir=src, uid=os.getuid())
+        code = hand_over(request, control_plane.settings.run_dir, control_plane.settings.port, text.append,
+                         lambda phase: None, lambda message, code: code, lambda result: 0 if result.status == "SUCCEEDED" else 1,
+                         lambda: None)
+        log = "".join(text)
+        assert code == 0, log
+        assert "marker.txt" in log and "src=/codebuild/output/src1/src" in log
+        hosts.append(log.split("host=")[2].split()[0])  # the first "host=" is the echoed command line
+        deadline = time.monotonic() + 20  # the next one is made after the build
+        while not engine.list({LABEL_ROLE: "local-build", LABEL_OWNER: WARM_OWNER}) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert engine.list({LABEL_ROLE: "local-build", LABEL_OWNER: WARM_OWNER})
+    assert len(set(hosts)) == 3, hosts  # never the same container twice

@@ -19,6 +19,7 @@ from emulator.runtime.container_runtime import ContainerRuntime, ImageMissing, R
 from emulator.services.codebuild import local_build
 from emulator.services.codebuild.build_environment import ReferenceError_
 from emulator.services.codebuild.runtime_packs import RuntimePackError
+from emulator.services.codebuild.warm_containers import WarmContainers
 
 
 PENDING: dict = {}  # no event yet
@@ -67,6 +68,7 @@ class HandedBuild:
 class HandedBuilds:
     def __init__(self, runtime: ContainerRuntime, params, runtimes_dir: Path, region: str, account: str) -> None:
         self.runtime = runtime
+        self.containers = WarmContainers(runtime)
         self.params = params
         self.runtimes_dir = runtimes_dir
         self.region = region
@@ -123,7 +125,7 @@ class HandedBuilds:
 
         try:
             result = local_build.run(options, spec, lambda text: build.put(contracts.LocalBuildEvent("text", text)),
-                                     on_phase, self.runtime, stop=build.stopping,
+                                     on_phase, self.containers, stop=build.stopping,
                                      on_starting=lambda name: setattr(build, "container", name))
             build.put(contracts.LocalBuildEvent("result", result=dataclasses.asdict(result)))
         except (ReferenceError_, RuntimePackError) as exc:
@@ -138,6 +140,7 @@ class HandedBuilds:
             build.put(None)
             with self._lock:
                 self._running.discard(build)
+        self.containers.refill()
 
     def stop_all(self) -> None:
         """The control plane is stopping: no build it took outlives it."""
@@ -145,6 +148,7 @@ class HandedBuilds:
             running = list(self._running)
         for build in running:
             build.stop()
+        self.containers.close()
 
 
 def _path(value: str | None) -> Path | None:
