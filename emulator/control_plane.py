@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from emulator.config import Settings
 from emulator.orchestration import Orchestrator
-from emulator.runtime.container_runtime import LABEL_OWNER, LABEL_ROLE, ContainerRuntime
+from emulator.runtime.container_runtime import LABEL_OWNER, LABEL_ROLE, NETWORK_NAME, ContainerRuntime
 from emulator.services.cloudwatch.alarms import Alarms
 from emulator.services.cloudwatch.deployment_alarms import DeploymentAlarmMonitor
 from emulator.services.cloudwatch.fleet_traffic import FleetTraffic, fleet_targets
@@ -182,4 +182,4 @@ def assemble(settings: Settings, runtime: ContainerRuntime, gateway: str) -> Con
                         s3_poller=S3SourcePoller(pipelines, executions, store, settings.s3_poll_seconds),
                         load_balancing=load_balancing,
                         handed_builds=HandedBuilds(runtime, params, settings.data_dir / "runtimes", settings.region,
-                                                   settings.account_id))
+                                                   settings.account_id, builds.endpoint_env(), NETWORK_NAME))

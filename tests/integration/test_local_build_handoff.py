@@ -123,3 +123,17 @@ def test_builds_after_the_first_start_in_a_fresh_container_made_ahead(control_pl
             time.sleep(0.2)
         assert engine.list({LABEL_ROLE: "local-build", LABEL_OWNER: WARM_OWNER})
     assert len(set(hosts)) == 3, hosts  # never the same container twice
+
+
+def test_a_handed_build_reaches_the_installations_store_with_the_aws_cli(control_plane, tmp_path):
+    """As the seed's post_build does (`aws s3 sync ./dist s3://…`): the control plane gives its local
+    builds the store and AWS endpoint its pipeline builds have."""
+    bucket = "handed-build-bucket"
+    control_plane.store.ensure_bucket(bucket)
+    src = _source(tmp_path, ["mkdir -p dist && echo synced > dist/index.html", f"aws s3 sync ./dist s3://{bucket}/latest/"])
+    text: list[str] = []
+    code = hand_over(contracts.LocalBuildRequest(source_dir=src, uid=os.getuid()), control_plane.settings.run_dir,
+                     control_plane.settings.port, text.append, lambda phase: None, lambda message, code: code,
+                     lambda result: 0 if result.status == "SUCCEEDED" else 1, lambda: None)
+    assert code == 0, "".join(text)
+    assert control_plane.store.get_bytes(bucket, "latest/index.html") == b"synced\n"

@@ -301,7 +301,7 @@ class BuildService:
             doc=doc, project=project, spec=spec, src_dir=src_dir, request=request, region=self.db.region,
             account=self.db.account, user_env=user_env,
         )
-        env.update(self._endpoint_env())
+        env.update(self.endpoint_env())
         env.update(runtimes.env)
         if runtimes.path_prefix:
             env[PATH_PREFIX_VARIABLE] = ":".join(runtimes.path_prefix)
@@ -331,7 +331,8 @@ class BuildService:
         except zipfile.BadZipFile:
             raise SpecError("source", "(archive)", "a zip archive of the source") from None
 
-    def _endpoint_env(self) -> dict[str, str]:
+    def endpoint_env(self) -> dict[str, str]:
+        """What points a build's aws CLI at the installation's store and AWS endpoint."""
         e = self.endpoints
         return {
             "AWS_ACCESS_KEY_ID": e.store_access_key,

@@ -66,8 +66,11 @@ class HandedBuild:
 
 
 class HandedBuilds:
-    def __init__(self, runtime: ContainerRuntime, params, runtimes_dir: Path, region: str, account: str) -> None:
+    def __init__(self, runtime: ContainerRuntime, params, runtimes_dir: Path, region: str, account: str,
+                 service_env: dict[str, str] | None = None, network: str | None = None) -> None:
         self.runtime = runtime
+        self.service_env = dict(service_env or {})
+        self.network = network
         self.containers = WarmContainers(runtime)
         self.params = params
         self.runtimes_dir = runtimes_dir
@@ -104,6 +107,7 @@ class HandedBuilds:
             source_mode=request.source_mode, privileged=request.privileged, phase=request.phase,
             timeout_seconds=request.timeout_seconds, region=self.region, account=self.account,
             params=self.params, cache_dir=_path(request.cache_dir), runtimes_dir=self.runtimes_dir,
+            network=self.network, service_env=self.service_env,
         )
         build = HandedBuild(self.runtime)
         try:

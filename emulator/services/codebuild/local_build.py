@@ -69,6 +69,10 @@ class LocalBuildOptions:
     cache_dir: Path | None = None  # a LOCAL cache for the buildspec's `cache`; None: no cache
     runtimes_dir: Path | None = None  # where runtime packs are kept; None: the user's ~/.pipelocal
     shell_on_failure: bool = False  # pause at the first failed command for on_pause (an interactive shell)
+    # a build the control plane runs: its network and the variables that point the aws CLI at the
+    # installation's store and AWS endpoint, as its pipeline builds have them
+    network: str | None = None
+    service_env: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -173,6 +177,7 @@ def run(options: LocalBuildOptions, spec: BuildSpec, on_text: Callable[[str], No
 
     env = build_variables(doc=doc, project=project, spec=spec, src_dir=src_dir, request=_Request, region=options.region,
                           account=options.account, user_env=user_env)
+    env.update(options.service_env)
     runtime_mounts: list[tuple[str, ...]] = []
     if spec.runtime_versions:
         from emulator.services.codebuild.runtime_packs import RuntimeStore
@@ -205,7 +210,7 @@ def run(options: LocalBuildOptions, spec: BuildSpec, on_text: Callable[[str], No
         image=options.image, name=name, command=RUNNER_COMMAND,
         env={local_mode.ENV_PLAN_FILE: _PLAN_PATH,
              **({local_mode.ENV_PAUSE_ON_FAILURE: _RESUME_PATH} if options.shell_on_failure else {})},
-        labels={LABEL_ROLE: "local-build", LABEL_OWNER: build_id}, working_dir=src_dir, network=None,
+        labels={LABEL_ROLE: "local-build", LABEL_OWNER: build_id}, working_dir=src_dir, network=options.network,
         cpus=cpus, memory_mb=memory, privileged=options.privileged,
         mounts=runtime_mounts + ([(str(options.source_dir.resolve()), src_dir, "rw")] if options.source_mode == "bind" else []),
         stdin=lambda: _payload(plan_bytes, files, src_dir, build_cache.placed(restored, src_dir) if restored else None),
