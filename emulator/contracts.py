@@ -187,7 +187,9 @@ class LocalBuildRequest:
 class LocalBuildEvent:
     """One line of the answer to LocalBuildRequest, in order."""
 
-    kind: str  # text | phase (one starts) | result (the last line) | refused (bad input) | no-engine
+    # text | phase (one starts) | result (the last line) | refused (bad input, before the build) |
+    # build-refused (a reference or runtime that does not resolve) | no-engine
+    kind: str
     text: str = ""  # text: build output; refused, no-engine: the reason
     phase: str = ""
     result: dict | None = None  # the fields of local_build.LocalBuildResult

@@ -210,8 +210,11 @@ def _hand_over(opts, env: dict[str, str], settings) -> int | None:
         out.write(text)
         out.flush()
 
-    def on_refused(message: str, code: int) -> int:
-        _console().print(f"[red]{'pipelocal' if code == 3 else 'refused'}:[/red] {message}", markup=True)
+    def on_refused(kind: str, message: str) -> int:
+        """The words and exit status the command uses when it runs the build itself."""
+        prefix, code = {"refused": ("refused", 2), "build-refused": ("build refused", 2),
+                        "no-engine": ("pipelocal", 3)}.get(kind, ("pipelocal", 1))
+        _console().print(f"[red]{prefix}:[/red] {message}", markup=True)
         return code
 
     def on_result(result) -> int:

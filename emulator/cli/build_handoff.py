@@ -17,9 +17,11 @@ from emulator import contracts
 
 
 def hand_over(request: contracts.LocalBuildRequest, run_dir: Path, port: int, on_text: Callable[[str], None],
-              on_phase: Callable[[str], None], on_refused: Callable[[str, int], int],
+              on_phase: Callable[[str], None], on_refused: Callable[[str, str], int],
               on_result: Callable[[SimpleNamespace], int], on_sent: Callable[[], None]) -> int | None:
-    """The build's exit status, or None when no control plane takes it (the caller runs it itself)."""
+    """The build's exit status, or None when no control plane takes it (the caller runs it itself).
+    on_refused(kind, message) answers the exit status for an event that ends the build without a
+    result: refused, build-refused, no-engine, or lost (the connection ended first)."""
     try:
         token = (run_dir / contracts.LOCAL_BUILD_TOKEN_FILE).read_text().strip()
     except OSError:
@@ -47,15 +49,13 @@ def hand_over(request: contracts.LocalBuildRequest, run_dir: Path, port: int, on
                 on_text(event.get("text", ""))
             elif kind == "phase":
                 on_phase(event.get("phase", ""))
-            elif kind == "refused":
-                return on_refused(event.get("text", ""), 2)
-            elif kind == "no-engine":
-                return on_refused(event.get("text", ""), 3)
+            elif kind in ("refused", "build-refused", "no-engine"):
+                return on_refused(kind, event.get("text", ""))
             elif kind == "result":
                 return on_result(_result(event.get("result") or {}))
     finally:
         connection.close()
-    return on_refused("the control plane stopped answering before the build ended", 1)
+    return on_refused("lost", "the control plane stopped answering before the build ended")
 
 
 def request_for(opts, env: dict[str, str]) -> contracts.LocalBuildRequest:

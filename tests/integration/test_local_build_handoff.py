@@ -31,7 +31,7 @@ def test_the_control_plane_runs_the_build_and_writes_its_artifacts(control_plane
     request = contracts.LocalBuildRequest(source_dir=src, artifacts_dir=str(tmp_path / "out"), uid=os.getuid(),
                                           env={"GREETING": "hi"})
     code = hand_over(request, control_plane.settings.run_dir, control_plane.settings.port, text.append, phases.append,
-                     lambda message, code: code, lambda result: (results.append(result), 0)[1], lambda: None)
+                     lambda kind, message: 2, lambda result: (results.append(result), 0)[1], lambda: None)
     assert code == 0, "".join(text)
     assert "Running command echo done" in "".join(text)
     assert phases == ["BUILD", "UPLOAD_ARTIFACTS"]
@@ -54,6 +54,12 @@ def test_the_command_hands_over_with_the_same_exit_status_table_and_refusals(con
                           capture_output=True, text=True, env=env, timeout=120)
     assert done.returncode == 2
     assert "buildspec.yml:4: phases.build.on-failure" in done.stdout.replace("\n", "")
+    (tmp_path / "src" / "buildspec.yml").write_text("version: 0.2\nenv:\n  parameter-store:\n    KEY: /no/such/name\n"
+                                                    "phases:\n  build:\n    commands:\n      - echo $KEY\n")
+    answers = [subprocess.run([sys.executable, "-m", "emulator.cli.entry", "build", "--source", src, *extra],
+                              capture_output=True, text=True, env=env, timeout=120) for extra in ([], ["--standalone"])]
+    assert [a.returncode for a in answers] == [2, 2], [a.stdout + a.stderr for a in answers]
+    assert all(a.stdout.startswith("build refused: ") and "/no/such/name" in a.stdout for a in answers), answers
 
 
 def test_the_command_does_not_load_the_docker_sdk_when_it_hands_over(control_plane, tmp_path):
@@ -112,7 +118,7 @@ def test_builds_after_the_first_start_in_a_fresh_container_made_ahead(control_pl
         text: list[str] = []
         request = contracts.LocalBuildRequest(source_dir=src, uid=os.getuid())
         code = hand_over(request, control_plane.settings.run_dir, control_plane.settings.port, text.append,
-                         lambda phase: None, lambda message, code: code, lambda result: 0 if result.status == "SUCCEEDED" else 1,
+                         lambda phase: None, lambda kind, message: 2, lambda result: 0 if result.status == "SUCCEEDED" else 1,
                          lambda: None)
         log = "".join(text)
         assert code == 0, log
@@ -133,7 +139,7 @@ def test_a_handed_build_reaches_the_installations_store_with_the_aws_cli(control
     src = _source(tmp_path, ["mkdir -p dist && echo synced > dist/index.html", f"aws s3 sync ./dist s3://{bucket}/latest/"])
     text: list[str] = []
     code = hand_over(contracts.LocalBuildRequest(source_dir=src, uid=os.getuid()), control_plane.settings.run_dir,
-                     control_plane.settings.port, text.append, lambda phase: None, lambda message, code: code,
+                     control_plane.settings.port, text.append, lambda phase: None, lambda kind, message: 2,
                      lambda result: 0 if result.status == "SUCCEEDED" else 1, lambda: None)
     assert code == 0, "".join(text)
     assert control_plane.store.get_bytes(bucket, "latest/index.html") == b"synced\n"

@@ -53,7 +53,7 @@ def test_the_command_runs_the_build_itself_without_a_control_plane(tmp_path):
     calls = []
 
     def handlers():
-        return (calls.append, calls.append, lambda m, c: calls.append(m), lambda r: calls.append(r), lambda: None)
+        return (calls.append, calls.append, lambda k, m: calls.append(m), lambda r: calls.append(r), lambda: None)
 
     assert hand_over(request, tmp_path, 1, *handlers()) is None  # no token file: no control plane ever ran
     (tmp_path / contracts.LOCAL_BUILD_TOKEN_FILE).write_text("left by one that stopped")

@@ -133,7 +133,7 @@ class HandedBuilds:
                                      on_starting=lambda name: setattr(build, "container", name))
             build.put(contracts.LocalBuildEvent("result", result=dataclasses.asdict(result)))
         except (ReferenceError_, RuntimePackError) as exc:
-            build.put(contracts.LocalBuildEvent("refused", f"build refused: {exc}"))
+            build.put(contracts.LocalBuildEvent("build-refused", str(exc)))
         except (ImageMissing, RuntimeUnavailable) as exc:
             build.put(contracts.LocalBuildEvent("no-engine", str(exc)))
         except Exception as exc:  # the control plane outlives whatever a build does
