@@ -9,7 +9,8 @@ It is timed twice: handed to a running control plane (started here on its own po
 no instances), which starts each build in a container it made ahead after the build before; and
 with --standalone, as without a control plane (the command loads the Docker SDK and starts the
 container itself). With --in-process the CLI's start-up is left out and only the build
-engine is timed. Both sides run the same three commands in the same image on the default network;
+engine is timed. Both sides run the same three commands in the same image (the raw side and
+standalone builds on Docker's default network, handed-over builds on pipelocal's own);
 the raw side is `docker run --rm`, which also waits for the container's removal. The goal is at
 most 1.3x the raw run.
 """

@@ -106,12 +106,14 @@ def serve(settings: Settings) -> None:
             signal.signal(sig, stop)
         asyncio.run(server.serve(sockets=sockets))
     finally:
-        if cp is not None:
-            cp.shutdown()
-        if store_server:
-            store_server.stop()
-        (settings.run_dir / "server.pid").unlink(missing_ok=True)
-        (settings.run_dir / contracts.LOCAL_BUILD_TOKEN_FILE).unlink(missing_ok=True)
+        try:
+            if cp is not None:
+                cp.shutdown()
+        finally:
+            (settings.run_dir / contracts.LOCAL_BUILD_TOKEN_FILE).unlink(missing_ok=True)
+            if store_server:
+                store_server.stop()
+            (settings.run_dir / "server.pid").unlink(missing_ok=True)
 
 
 def main() -> int:

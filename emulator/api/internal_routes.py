@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import threading
 
 from fastapi import APIRouter, Header, HTTPException, Request, Response
 from fastapi.concurrency import run_in_threadpool
@@ -28,7 +29,7 @@ def internal_router(cp: ControlPlane) -> APIRouter:
     async def body(request: Request, cls):
         try:
             return contracts.decode(cls, await request.json())
-        except (TypeError, ValueError, KeyError) as exc:
+        except (TypeError, ValueError, KeyError, AttributeError) as exc:
             raise HTTPException(422, f"invalid {cls.__name__}: {exc}") from None
 
     token_header = Header(default=None, alias=contracts.TOKEN_HEADER)
@@ -69,12 +70,15 @@ def internal_router(cp: ControlPlane) -> APIRouter:
             raise HTTPException(409, str(exc)) from None
 
         async def lines():
+            build.begin()  # only now: a caller gone before its answer started leaves no build behind
             try:
                 while (event := await run_in_threadpool(build.next_event, 0.5)) is not None:
                     if event is not PENDING:
                         yield json.dumps(event) + "\n"
             finally:
-                build.stop()  # nothing once it has ended; the caller went away otherwise
+                # nothing once it has ended; the caller went away otherwise. On a thread: the
+                # engine's stop takes a second, and this loop serves every other request meanwhile
+                threading.Thread(target=build.stop, daemon=True).start()
 
         return StreamingResponse(lines(), media_type="application/x-ndjson")
 

@@ -202,7 +202,7 @@ def _run_batch(options, spec, on_text, runtime, max_parallel: int | None) -> int
 
 def _hand_over(opts, env: dict[str, str], settings) -> int | None:
     """The build run by the installation's control plane, if one runs and takes it."""
-    from emulator.cli.build_handoff import hand_over, request_for
+    from emulator.cli.build_handoff import Receiver, hand_over, request_for
 
     out = sys.stdout
 
@@ -221,8 +221,9 @@ def _hand_over(opts, env: dict[str, str], settings) -> int | None:
         _print_result(result, opts.artifacts)
         return 0 if result.status == "SUCCEEDED" else 1
 
-    return hand_over(request_for(opts, env), settings.run_dir, settings.port, on_text,
-                     lambda phase: _console().rule(f"[bold]{phase}[/bold]"), on_refused, on_result, _preload_rich)
+    receiver = Receiver(text=on_text, phase=lambda phase: _console().rule(f"[bold]{phase}[/bold]"),
+                        refused=on_refused, result=on_result, sent=_preload_rich)
+    return hand_over(request_for(opts, env), settings.run_dir, settings.port, receiver)
 
 
 class EnvFileError(ValueError):

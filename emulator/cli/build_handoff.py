@@ -9,6 +9,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Callable
@@ -16,12 +17,23 @@ from typing import Callable
 from emulator import contracts
 
 
-def hand_over(request: contracts.LocalBuildRequest, run_dir: Path, port: int, on_text: Callable[[str], None],
-              on_phase: Callable[[str], None], on_refused: Callable[[str, str], int],
-              on_result: Callable[[SimpleNamespace], int], on_sent: Callable[[], None]) -> int | None:
+@dataclass
+class Receiver:
+    """What the command does with each kind of event of a handed-over build."""
+
+    text: Callable[[str], None]
+    phase: Callable[[str], None]  # a phase starts
+    # (kind, message) -> exit status, for an end without a result: refused, build-refused,
+    # no-engine, or lost (the connection ended first)
+    refused: Callable[[str, str], int]
+    result: Callable[[SimpleNamespace], int]  # -> exit status
+    sent: Callable[[], None] = lambda: None  # the request is on its way: work to do while the build starts
+
+
+def hand_over(request: contracts.LocalBuildRequest, run_dir: Path, port: int, receiver: Receiver) -> int | None:
     """The build's exit status, or None when no control plane takes it (the caller runs it itself).
-    on_refused(kind, message) answers the exit status for an event that ends the build without a
-    result: refused, build-refused, no-engine, or lost (the connection ended first)."""
+    Once the request is sent, the build is never run a second time here: a failure after that is
+    reported, not retried."""
     try:
         token = (run_dir / contracts.LOCAL_BUILD_TOKEN_FILE).read_text().strip()
     except OSError:
@@ -30,32 +42,33 @@ def hand_over(request: contracts.LocalBuildRequest, run_dir: Path, port: int, on
     try:
         connection.request("POST", contracts.LOCAL_BUILDS, body=json.dumps(contracts.encode(request)),
                            headers={contracts.TOKEN_HEADER: token, "Content-Type": "application/json"})
-        on_sent()
-        response = connection.getresponse()
-    except OSError:  # no control plane (its token file outlived it) or it did not answer
+    except OSError:  # no control plane (its token file outlived it)
         connection.close()
         return None
-    if response.status != 200:
-        response.read()
-        connection.close()
-        return None
-    if connection.sock is not None:
-        connection.sock.settimeout(None)  # a build may be silent for as long as its timeout allows
+    receiver.sent()
     try:
+        if connection.sock is not None:
+            connection.sock.settimeout(None)  # a build may be silent for as long as its timeout allows
+        response = connection.getresponse()
+        if response.status != 200:  # declined (403, 409): it started nothing
+            response.read()
+            return None
         for line in response:
             event = json.loads(line)
             kind = event.get("kind")
             if kind == "text":
-                on_text(event.get("text", ""))
+                receiver.text(event.get("text", ""))
             elif kind == "phase":
-                on_phase(event.get("phase", ""))
-            elif kind in ("refused", "build-refused", "no-engine"):
-                return on_refused(kind, event.get("text", ""))
+                receiver.phase(event.get("phase", ""))
             elif kind == "result":
-                return on_result(_result(event.get("result") or {}))
+                return receiver.result(_result(event.get("result") or {}))
+            elif kind in ("refused", "build-refused", "no-engine"):
+                return receiver.refused(kind, event.get("text", ""))
+    except (OSError, http.client.HTTPException, ValueError) as exc:
+        return receiver.refused("lost", f"the control plane stopped answering before the build ended ({exc})")
     finally:
         connection.close()
-    return on_refused("lost", "the control plane stopped answering before the build ended")
+    return receiver.refused("lost", "the control plane stopped answering before the build ended")
 
 
 def request_for(opts, env: dict[str, str]) -> contracts.LocalBuildRequest:

@@ -76,7 +76,7 @@ class ContainerRuntime(Protocol):
         """Started with `spec.stdin` not yet written (so the container waits in its first read)."""
         ...
 
-    def feed(self, waiting: str, name: str, data: bytes) -> None:
+    def feed(self, waiting: str, name: str, data: bytes) -> ContainerInfo:
         """A container left by `start_waiting` is renamed `name` and gets `data` on its standard input."""
         ...
 

@@ -109,23 +109,32 @@ class DockerEngine:
             raise ValueError("start_waiting needs a container that reads its standard input")
         self._start(spec, hold_input=True)
 
-    def feed(self, waiting: str, name: str, data: bytes) -> None:
-        """A container left by `start_waiting` takes the name `name` and gets `data` as its input."""
+    def feed(self, waiting: str, name: str, data: bytes) -> ContainerInfo:
+        """A container left by `start_waiting` takes the name `name` and gets `data` as its input.
+        If that fails the container is gone (removed here), and `name` is free for a new one."""
         attached = self._attached.pop(waiting, None)
         if attached is None:
             raise ValueError(f"{waiting} is not a container waiting for its input")
+        self_removing = waiting in self._self_removing
+        self._self_removing.discard(waiting)
+        current = waiting
         try:
             self.client.api.rename(waiting, name)
+            current = name
+            raw = getattr(attached, "_sock", attached)
+            raw.sendall(data)
+            raw.shutdown(socket.SHUT_WR)
         except Exception:
             attached.close()
+            try:
+                self.client.api.remove_container(current, force=True)
+            except docker.errors.APIError:
+                pass
             raise
         self._attached[name] = attached
-        if waiting in self._self_removing:
-            self._self_removing.discard(waiting)
+        if self_removing:
             self._self_removing.add(name)
-        raw = getattr(attached, "_sock", attached)
-        raw.sendall(data)
-        raw.shutdown(socket.SHUT_WR)
+        return ContainerInfo(id=name, name=name, status="running", labels={}, address=None, ports={})
 
     def _start(self, spec: ContainerSpec, hold_input: bool) -> ContainerInfo:
         api = self.client.api

@@ -11,7 +11,7 @@ import sys
 import time
 
 from emulator import contracts
-from emulator.cli.build_handoff import hand_over
+from emulator.cli.build_handoff import Receiver, hand_over
 from emulator.runtime.container_runtime import LABEL_OWNER, LABEL_ROLE
 from emulator.runtime.docker_engine import DockerEngine
 from emulator.services.codebuild.warm_containers import WARM_OWNER
@@ -25,13 +25,19 @@ def _source(tmp_path, commands: list[str], extra: str = "") -> str:
     return str(src)
 
 
+def _receiver(text: list[str]) -> Receiver:
+    return Receiver(text=text.append, phase=lambda phase: None, refused=lambda kind, message: 2,
+                    result=lambda result: 0 if result.status == "SUCCEEDED" else 1)
+
+
 def test_the_control_plane_runs_the_build_and_writes_its_artifacts(control_plane, tmp_path):
     src = _source(tmp_path, ["echo handed > out.txt", "echo done"], "artifacts:\n  files:\n    - out.txt\n")
     text, phases, results = [], [], []
     request = contracts.LocalBuildRequest(source_dir=src, artifacts_dir=str(tmp_path / "out"), uid=os.getuid(),
                                           env={"GREETING": "hi"})
-    code = hand_over(request, control_plane.settings.run_dir, control_plane.settings.port, text.append, phases.append,
-                     lambda kind, message: 2, lambda result: (results.append(result), 0)[1], lambda: None)
+    receiver = Receiver(text=text.append, phase=phases.append, refused=lambda kind, message: 2,
+                        result=lambda result: (results.append(result), 0)[1])
+    code = hand_over(request, control_plane.settings.run_dir, control_plane.settings.port, receiver)
     assert code == 0, "".join(text)
     assert "Running command echo done" in "".join(text)
     assert phases == ["BUILD", "UPLOAD_ARTIFACTS"]
@@ -117,9 +123,7 @@ def test_builds_after_the_first_start_in_a_fresh_container_made_ahead(control_pl
     for _ in range(3):
         text: list[str] = []
         request = contracts.LocalBuildRequest(source_dir=src, uid=os.getuid())
-        code = hand_over(request, control_plane.settings.run_dir, control_plane.settings.port, text.append,
-                         lambda phase: None, lambda kind, message: 2, lambda result: 0 if result.status == "SUCCEEDED" else 1,
-                         lambda: None)
+        code = hand_over(request, control_plane.settings.run_dir, control_plane.settings.port, _receiver(text))
         log = "".join(text)
         assert code == 0, log
         assert "marker.txt" in log and "src=/codebuild/output/src1/src" in log
@@ -139,7 +143,6 @@ def test_a_handed_build_reaches_the_installations_store_with_the_aws_cli(control
     src = _source(tmp_path, ["mkdir -p dist && echo synced > dist/index.html", f"aws s3 sync ./dist s3://{bucket}/latest/"])
     text: list[str] = []
     code = hand_over(contracts.LocalBuildRequest(source_dir=src, uid=os.getuid()), control_plane.settings.run_dir,
-                     control_plane.settings.port, text.append, lambda phase: None, lambda kind, message: 2,
-                     lambda result: 0 if result.status == "SUCCEEDED" else 1, lambda: None)
+                     control_plane.settings.port, _receiver(text))
     assert code == 0, "".join(text)
     assert control_plane.store.get_bytes(bucket, "latest/index.html") == b"synced\n"

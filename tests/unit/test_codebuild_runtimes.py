@@ -56,11 +56,13 @@ def test_corretto17_is_the_images_openjdk_with_javac_on_path_and_nothing_fetched
 
 def test_debian_packs_mount_their_runtime_first_on_path(tmp_path):
     """A pack already made is only mounted: python 3.13's commands and the JDK 21's bin first on PATH."""
-    from emulator.services.codebuild.runtime_packs import RuntimeStore
+    from emulator.services.codebuild.runtime_packs import CATALOGUE, RuntimeStore
 
     for name, bin_dir in [("python-3.13", "pipelocal-bin"), ("java-corretto21", "usr/lib/jvm/java-21-openjdk-amd64/bin")]:
         (tmp_path / name / bin_dir).mkdir(parents=True)
         (tmp_path / name / ".bin").write_text(bin_dir)
+        pack = next(p for p in CATALOGUE if f"{p.runtime}-{p.version}" == name)
+        (tmp_path / name / ".recipe").write_text(pack.source)
     spec = parse_buildspec("version: 0.2\nphases:\n  install:\n    runtime-versions:\n      python: 3.13\n      java: 21\n")
     mounts = RuntimeStore(tmp_path).mounts_for(spec, "b.yml")
     assert mounts.mounts == [(str(tmp_path / "python-3.13"), "/opt/pipelocal-runtimes/python-3.13"),
@@ -84,3 +86,28 @@ def test_a_debian_pack_that_cannot_be_made_fails_the_build_naming_it(tmp_path, m
         RuntimeStore(tmp_path, log=lines.append).mounts_for(spec, "b.yml")
     assert lines == ["Installing runtime python 3.13 from Debian trixie packages python3.13, python3.13-venv, python3-pip, python3-setuptools (once)"]
     assert not (tmp_path / "python-3.13").exists()
+
+
+def test_a_debian_pack_made_from_another_source_is_made_again(tmp_path, monkeypatch):
+    """java corretto21 was once a PyPI runtime without javac, written without a recipe."""
+    from emulator.services.codebuild import debian_packs
+    from emulator.services.codebuild.runtime_packs import RuntimeStore
+
+    old = tmp_path / "java-corretto21"
+    (old / "bin").mkdir(parents=True)
+    (old / ".bin").write_text("bin")
+    made = []
+
+    def install(packages, release, programs, staging, mount, debs_dir, log, finish=None):
+        made.append(packages)
+        (staging / "usr/lib/jvm/java-21-openjdk-amd64/bin").mkdir(parents=True)
+
+    monkeypatch.setattr(debian_packs, "install", install)
+    spec = parse_buildspec("version: 0.2\nphases:\n  install:\n    runtime-versions:\n      java: corretto21\n")
+    store = RuntimeStore(tmp_path)
+    mounts = store.mounts_for(spec, "b.yml")
+    assert made == [("openjdk-21-jdk-headless",)]
+    assert mounts.env["JAVA_HOME"].endswith("/usr/lib/jvm/java-21-openjdk-amd64")
+    assert not (old / "bin").exists() and (old / ".recipe").read_text().startswith("Debian trixie packages")
+    store.mounts_for(spec, "b.yml")
+    assert len(made) == 1  # now current

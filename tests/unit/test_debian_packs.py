@@ -5,6 +5,8 @@ from __future__ import annotations
 import shutil
 import subprocess
 
+import pytest
+
 from emulator.services.codebuild import debian_packs
 
 
@@ -51,3 +53,22 @@ def test_python_gets_its_commands_a_writable_local_prefix_and_its_own_wheels(tmp
     assert {p.name for p in bin_dir.iterdir()} == {"python", "python3", "python3.13", "pip", "pip3", "pip3.13"}
     assert str((bin_dir / "python3").readlink()) == "../usr/bin/python3.13"
     assert (bin_dir / "pip").read_text() == '#!/bin/sh\nexec /opt/p/usr/bin/python3.13 -m pip "$@"\n'
+
+
+def test_a_librarys_runpath_becomes_an_rpath_so_the_programs_path_still_applies(tmp_path):
+    patchelf = debian_packs.find_patchelf()
+    library = tmp_path / "libjvm.so"
+    shutil.copy2("/bin/true", library)
+    subprocess.run([patchelf, "--set-rpath", "$ORIGIN", str(library)], check=True)
+    assert "(RUNPATH)" in subprocess.run(["readelf", "-d", str(library)], capture_output=True, text=True).stdout
+    debian_packs.keep_search_path_of_programs(patchelf, library)
+    dynamic = subprocess.run(["readelf", "-d", str(library)], capture_output=True, text=True).stdout
+    assert "(RPATH)" in dynamic and "(RUNPATH)" not in dynamic and "[$ORIGIN]" in dynamic
+
+
+def test_a_python_whose_wheel_directory_is_elsewhere_is_refused(tmp_path):
+    stdlib = tmp_path / "usr/lib/python3.13"
+    stdlib.mkdir(parents=True)
+    (stdlib / "_sysconfigdata__x86_64-linux-gnu.py").write_text("build_time_vars = {'WHEEL_PKG_DIR': None}\n")
+    with pytest.raises(debian_packs.DebianPackError, match="WHEEL_PKG_DIR"):
+        debian_packs.finish_python("3.13")(tmp_path, "/opt/p")

@@ -10,7 +10,7 @@ import stat
 import pytest
 
 from emulator import contracts
-from emulator.cli.build_handoff import hand_over
+from emulator.cli.build_handoff import Receiver, hand_over
 from emulator.services.codebuild.handed_builds import HandedBuilds, NotHere
 
 
@@ -52,15 +52,14 @@ def test_the_command_runs_the_build_itself_without_a_control_plane(tmp_path):
     request = contracts.LocalBuildRequest(source_dir=str(tmp_path), uid=os.getuid())
     calls = []
 
-    def handlers():
-        return (calls.append, calls.append, lambda k, m: calls.append(m), lambda r: calls.append(r), lambda: None)
-
-    assert hand_over(request, tmp_path, 1, *handlers()) is None  # no token file: no control plane ever ran
+    receiver = Receiver(text=calls.append, phase=calls.append, refused=lambda k, m: calls.append(m),
+                        result=calls.append, sent=lambda: calls.append("sent"))
+    assert hand_over(request, tmp_path, 1, receiver) is None  # no token file: no control plane ever ran
     (tmp_path / contracts.LOCAL_BUILD_TOKEN_FILE).write_text("left by one that stopped")
     with socket.socket() as free:
         free.bind(("127.0.0.1", 0))
         port = free.getsockname()[1]
-    assert hand_over(request, tmp_path, port, *handlers()) is None  # nothing listens
+    assert hand_over(request, tmp_path, port, receiver) is None  # nothing listens
     assert calls == []
 
 
@@ -88,3 +87,31 @@ def test_the_route_takes_builds_from_this_machine_with_the_token_only(tmp_path):
     assert answer.status_code == 200
     events = [json.loads(line) for line in answer.text.splitlines()]
     assert [e["kind"] for e in events] == ["refused"] and "buildspec.yml" in events[0]["text"]
+
+
+def test_an_answer_that_breaks_off_is_reported_not_run_again(tmp_path):
+    """Once the control plane has the build, the command never runs it a second time itself."""
+    import http.server
+    import threading
+
+    class Cut(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            self.rfile.read(int(self.headers["Content-Length"]))
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(json.dumps({"kind": "text", "text": "first line\n"}).encode() + b"\n")
+            self.wfile.write(b'{"kind": "te')  # and the connection ends
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Cut)
+    threading.Thread(target=server.handle_request, daemon=True).start()
+    (tmp_path / contracts.LOCAL_BUILD_TOKEN_FILE).write_text("token")
+    seen = []
+    receiver = Receiver(text=seen.append, phase=seen.append, refused=lambda kind, message: (seen.append(kind), 1)[1],
+                        result=lambda result: 0)
+    code = hand_over(contracts.LocalBuildRequest(source_dir=str(tmp_path), uid=os.getuid()), tmp_path,
+                     server.server_address[1], receiver)
+    server.server_close()
+    assert code == 1 and seen == ["first line\n", "lost"]

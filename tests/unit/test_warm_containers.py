@@ -26,6 +26,9 @@ class _Engine:
     def remove(self, name):
         self.calls.append(("remove", name))
 
+    def stop(self, name, timeout=5):
+        self.calls.append(("stop", name))
+
 
 def _spec(name: str, image: str = "pipelocal/build:1", cpus: float = 1.0) -> ContainerSpec:
     return ContainerSpec(image=image, name=name, command=["sh"], labels={"pipelocal.role": "local-build",
@@ -60,8 +63,9 @@ def test_a_container_gone_meanwhile_is_replaced_by_a_fresh_start():
     warm.start(_spec("b1"))
     warm.refill()
     waiting = engine.calls[-1][1]
-    warm.start(_spec("b2"))
-    assert engine.calls[-2:] == [("remove", waiting), ("start", "b2")]
+    warm.start(_spec("b2"))  # the engine's feed removed it
+    assert engine.calls[-1] == ("start", "b2") and not [c for c in engine.calls if c[0] == "feed"]
+    assert waiting not in [c[1] for c in engine.calls if c[0] == "remove"]
 
 
 def test_at_most_keep_settings_wait_and_close_removes_them():

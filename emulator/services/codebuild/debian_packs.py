@@ -49,9 +49,13 @@ def install(packages: tuple[str, ...], release: str, programs: tuple[str, ...], 
         raise DebianPackError(f"the {release} rootfs has no {LOADER}")
     for pattern in programs:
         for path in sorted(staging.glob(pattern)):
-            for program in (path.rglob("*") if path.is_dir() else [path]):
-                if _has_interpreter(patchelf, program):
-                    repoint(patchelf, program, mount)
+            for file in (path.rglob("*") if path.is_dir() else [path]):
+                if not _is_elf(file):
+                    continue
+                if _has_interpreter(patchelf, file):
+                    repoint(patchelf, file, mount)
+                else:
+                    keep_search_path_of_programs(patchelf, file)
     if finish:
         finish(staging, mount)
 
@@ -73,6 +77,14 @@ def repoint(patchelf: str, program: Path, mount: str) -> None:
     paths = [p for p in current.split(":") if p] + [f"{mount}/{d}" for d in LIB_DIRS]
     _patchelf(patchelf, "--set-interpreter", f"{mount}/{LOADER}", "--force-rpath", "--set-rpath", ":".join(paths),
               str(program))
+
+
+def keep_search_path_of_programs(patchelf: str, library: Path) -> None:
+    """A library's DT_RUNPATH would make the loader skip the program's DT_RPATH for what the
+    library needs, and fall back to the image's own library cache: it becomes a DT_RPATH too."""
+    current = _patchelf(patchelf, "--print-rpath", str(library)).strip()
+    if current:
+        _patchelf(patchelf, "--force-rpath", "--set-rpath", current, str(library))
 
 
 def relative_symlinks(root: Path) -> int:
@@ -99,10 +111,13 @@ def finish_python(version: str) -> Callable[[Path, str], None]:
     def finish(root: Path, mount: str) -> None:
         stdlib = root / f"usr/lib/python{version}"
         (stdlib / "EXTERNALLY-MANAGED").unlink(missing_ok=True)
-        for data in stdlib.glob("_sysconfigdata_*.py"):  # where ensurepip finds pip for `python -m venv`
-            text = data.read_text()
-            data.write_text(text.replace("'WHEEL_PKG_DIR': '/usr/share/python-wheels/'",
-                                         f"'WHEEL_PKG_DIR': '{mount}/usr/share/python-wheels/'"))
+        wheel_dir = "'WHEEL_PKG_DIR': '/usr/share/python-wheels/'"
+        datas = [d for d in stdlib.glob("_sysconfigdata_*.py") if wheel_dir in d.read_text()]
+        if not datas:
+            raise DebianPackError(f"python{version}: no {wheel_dir} in its _sysconfigdata (ensurepip would take "
+                                  "the image's pip for `python -m venv`)")
+        for data in datas:  # where ensurepip finds pip for `python -m venv`
+            data.write_text(data.read_text().replace(wheel_dir, f"'WHEEL_PKG_DIR': '{mount}/usr/share/python-wheels/'"))
         remove_tree(root / "usr/local")
         (root / "usr/local").symlink_to("/usr/local")  # Debian's pip installs into {prefix}/local
         bin_dir = root / BIN_DIR
@@ -117,12 +132,14 @@ def finish_python(version: str) -> Callable[[Path, str], None]:
     return finish
 
 
-def _has_interpreter(patchelf: str, path: Path) -> bool:
+def _is_elf(path: Path) -> bool:
     if path.is_symlink() or not path.is_file():
         return False
     with open(path, "rb") as handle:
-        if handle.read(4) != b"\x7fELF":
-            return False
+        return handle.read(4) == b"\x7fELF"
+
+
+def _has_interpreter(patchelf: str, path: Path) -> bool:
     return subprocess.run([patchelf, "--print-interpreter", str(path)], capture_output=True).returncode == 0
 
 

@@ -22,7 +22,7 @@ from emulator.services.codebuild.runtime_packs import RuntimePackError
 from emulator.services.codebuild.warm_containers import WarmContainers
 
 
-PENDING: dict = {}  # no event yet
+PENDING = object()  # next_event: no event yet
 
 
 class NotHere(Exception):
@@ -30,21 +30,28 @@ class NotHere(Exception):
 
 
 class HandedBuild:
-    """One build running on a thread; its events are read in order, ending with None."""
+    """One build, run on a thread once whoever asked for it reads its events (`begin`); they come
+    in order, ending with None."""
 
-    def __init__(self, runtime: ContainerRuntime) -> None:
+    def __init__(self, runtime: ContainerRuntime, launch=None) -> None:
         self._events: queue.Queue[dict | None] = queue.Queue()
         self._runtime = runtime
+        self._launch = launch
         self.stopping = threading.Event()
         self.container: str | None = None
         self._ended = threading.Event()
+
+    def begin(self) -> None:
+        launch, self._launch = self._launch, None
+        if launch is not None:
+            threading.Thread(target=launch, daemon=True, name="handed-build").start()
 
     def put(self, event: contracts.LocalBuildEvent | None) -> None:
         if event is None:
             self._ended.set()
         self._events.put(None if event is None else contracts.encode(event))
 
-    def next_event(self, wait: float) -> dict | None:
+    def next_event(self, wait: float) -> dict | None | object:
         """The next event, None at the end, or PENDING after `wait` seconds without one (so
         whoever waits can notice that its caller went away)."""
         try:
@@ -66,6 +73,8 @@ class HandedBuild:
 
 
 class HandedBuilds:
+    """The local builds this control plane takes: who may hand one over, and running them."""
+
     def __init__(self, runtime: ContainerRuntime, params, runtimes_dir: Path, region: str, account: str,
                  service_env: dict[str, str] | None = None, network: str | None = None) -> None:
         self.runtime = runtime
@@ -86,13 +95,13 @@ class HandedBuilds:
         run_dir.mkdir(parents=True, exist_ok=True)
         path = run_dir / contracts.LOCAL_BUILD_TOKEN_FILE
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.fchmod(fd, 0o600)  # a file left by an earlier start keeps its mode through os.open
         with os.fdopen(fd, "w") as handle:
             handle.write(self.token)
-        os.chmod(path, 0o600)
         return path
 
     def check_token(self, token: str | None) -> bool:
-        return bool(token) and secrets.compare_digest(token, self.token)
+        return bool(token) and secrets.compare_digest(token.encode(errors="replace"), self.token.encode())
 
     def start(self, request: contracts.LocalBuildRequest) -> HandedBuild:
         """Starts the build; bad input comes back as its one `refused` event, as the command would say it."""
@@ -109,17 +118,14 @@ class HandedBuilds:
             params=self.params, cache_dir=_path(request.cache_dir), runtimes_dir=self.runtimes_dir,
             network=self.network, service_env=self.service_env,
         )
-        build = HandedBuild(self.runtime)
         try:
             spec, _ = local_build.prepare(options)
         except (SpecError, local_build.LocalBuildError) as exc:
+            build = HandedBuild(self.runtime)
             build.put(contracts.LocalBuildEvent("refused", str(exc)))
             build.put(None)
             return build
-        with self._lock:
-            self._running.add(build)
-        threading.Thread(target=self._run, args=(build, options, spec), daemon=True,
-                         name="handed-build").start()
+        build = HandedBuild(self.runtime, launch=lambda: self._run(build, options, spec))
         return build
 
     def _run(self, build: HandedBuild, options: local_build.LocalBuildOptions, spec) -> None:
@@ -127,11 +133,15 @@ class HandedBuilds:
             if report.status == "IN_PROGRESS":
                 build.put(contracts.LocalBuildEvent("phase", phase=report.phase))
 
+        with self._lock:
+            self._running.add(build)
         try:
             result = local_build.run(options, spec, lambda text: build.put(contracts.LocalBuildEvent("text", text)),
                                      on_phase, self.containers, stop=build.stopping,
                                      on_starting=lambda name: setattr(build, "container", name))
             build.put(contracts.LocalBuildEvent("result", result=dataclasses.asdict(result)))
+        except (SpecError, local_build.LocalBuildError) as exc:  # found while copying the source
+            build.put(contracts.LocalBuildEvent("refused", str(exc)))
         except (ReferenceError_, RuntimePackError) as exc:
             build.put(contracts.LocalBuildEvent("build-refused", str(exc)))
         except (ImageMissing, RuntimeUnavailable) as exc:
@@ -151,7 +161,10 @@ class HandedBuilds:
         with self._lock:
             running = list(self._running)
         for build in running:
-            build.stop()
+            try:
+                build.stop()
+            except Exception:  # the engine may be gone as well; the others still get stopped
+                pass
         self.containers.close()
 
 

@@ -177,7 +177,8 @@ def run(options: LocalBuildOptions, spec: BuildSpec, on_text: Callable[[str], No
 
     env = build_variables(doc=doc, project=project, spec=spec, src_dir=src_dir, request=_Request, region=options.region,
                           account=options.account, user_env=user_env)
-    env.update(options.service_env)
+    for name, value in options.service_env.items():  # the build's own variables (--env-file, the buildspec) win
+        env.setdefault(name, value)
     runtime_mounts: list[tuple[str, ...]] = []
     if spec.runtime_versions:
         from emulator.services.codebuild.runtime_packs import RuntimeStore
@@ -255,6 +256,10 @@ def run(options: LocalBuildOptions, spec: BuildSpec, on_text: Callable[[str], No
         timer.start()
         try:
             _relay(runtime.logs(name, follow=True), on_text, on_event)  # ends when the runner has exited
+        except BaseException:  # Ctrl-C, a lost engine: a container that removes itself would go on running
+            if not outcome:
+                _quietly(lambda: runtime.stop(name, timeout=1))
+            raise
         finally:
             timer.cancel()
         ended = {r.phase for r in results}
@@ -301,6 +306,14 @@ def run(options: LocalBuildOptions, spec: BuildSpec, on_text: Callable[[str], No
                                 outcome.get("exported_variables") or {}, outcome.get("message"))
     finally:
         runtime.remove(name)
+
+
+def _quietly(call: Callable[[], object]) -> None:
+    """Clean-up on the way out of an error: its own failure must not hide the error."""
+    try:
+        call()
+    except Exception:
+        pass
 
 
 def write_artifacts(spec: BuildSpec, tree: dict[str, tuple[bytes, int]], out: Path) -> list[str]:

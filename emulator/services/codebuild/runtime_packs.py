@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from emulator.domain.errors import SpecError
+from emulator.runtime.debian_rootfs import RootfsError, remove_tree
 from emulator.services.codebuild import debian_packs
 
 MOUNT_ROOT = "/opt/pipelocal-runtimes"
@@ -140,7 +141,7 @@ class RuntimeStore:
         # may ask for the same pack
         with _INSTALL_LOCK, _file_lock(self.root / f".{home.name}.lock"):
             marker = home / ".bin"
-            if not marker.exists() or _recipe(home) not in (None, pack.source):
+            if not marker.exists() or _recipe(home) not in _current_recipes(pack):
                 self.log(f"Installing runtime {pack.runtime} {pack.version} from {pack.source} (once)")
                 if pack.debian:
                     self._install_debian(pack, home)
@@ -154,15 +155,15 @@ class RuntimeStore:
         try:
             debian_packs.install(pack.debian, pack.release, pack.programs, staging, mount_point(pack),
                                  self.root / ".debs", self.log, finish)
-        except debian_packs.DebianPackError as exc:
-            debian_packs.remove_tree(staging)
+            if not (staging / pack.bin_dir).is_dir():
+                raise debian_packs.DebianPackError(f"{pack.source} gave no {pack.bin_dir}")
+            (staging / ".bin").write_text(pack.bin_dir)
+            (staging / ".recipe").write_text(pack.source)
+            remove_tree(home)
+            staging.rename(home)
+        except (debian_packs.DebianPackError, RootfsError, OSError) as exc:
+            remove_tree(staging)  # hundreds of MB, of no use half made
             raise RuntimePackError(f"runtime {pack.runtime} {pack.version}: {exc}") from None
-        if not (staging / pack.bin_dir).is_dir():
-            raise RuntimePackError(f"runtime {pack.runtime} {pack.version}: {pack.source} gave no {pack.bin_dir}")
-        (staging / ".bin").write_text(pack.bin_dir)
-        (staging / ".recipe").write_text(pack.source)
-        debian_packs.remove_tree(home)
-        staging.rename(home)
 
     def _install(self, pack: Pack, home: Path) -> None:
         with tempfile.TemporaryDirectory() as tmp:
@@ -187,11 +188,17 @@ class RuntimeStore:
 
 
 def _recipe(home: Path) -> str | None:
-    """What the pack was made from; packs made before this was written count as current."""
     try:
         return (home / ".recipe").read_text()
     except FileNotFoundError:
         return None
+
+
+def _current_recipes(pack: Pack) -> tuple[str | None, ...]:
+    """What a pack on disk may have been made from and still be used. PyPI packs made before the
+    recipe was written down count as current; for a Debian pack, a pack without one was made from
+    another source (java corretto21 was a PyPI runtime without javac) and is made again."""
+    return (pack.source,) if pack.debian else (None, pack.source)
 
 
 def mount_point(pack: Pack) -> str:

@@ -43,10 +43,9 @@ class WarmContainers:
             self._wanted.append(spec)
         if waiting is not None:
             try:
-                self.runtime.feed(waiting, spec.name, spec.stdin() if callable(spec.stdin) else spec.stdin)
-                return None
-            except Exception:  # gone meanwhile (an engine restart, someone's docker rm): start one now
-                self._discard(waiting)
+                return self.runtime.feed(waiting, spec.name, spec.stdin() if callable(spec.stdin) else spec.stdin)
+            except Exception:  # gone meanwhile (an engine restart, someone's docker rm; feed removed it): start one now
+                pass
         return self.runtime.start(spec)
 
     def refill(self) -> None:
@@ -84,10 +83,12 @@ class WarmContainers:
             self._discard(name)
 
     def _discard(self, name: str) -> None:
-        try:
-            self.runtime.remove(name)
-        except Exception:
-            pass
+        """Stopped first: one that removes itself on exit is otherwise only let go of."""
+        for call in (lambda: self.runtime.stop(name, timeout=1), lambda: self.runtime.remove(name)):
+            try:
+                call()
+            except Exception:
+                pass
 
 
 def _settings(spec: ContainerSpec) -> tuple | None:
