@@ -127,6 +127,9 @@ def main(args: list[str]) -> int:
             return _run_batch(options, spec, on_text, engine, opts.max_parallel)
         result = local_build.run(options, spec, on_text, on_phase, engine, on_starting=lambda container: _preload_rich(),
                                  on_pause=open_shell if opts.shell_on_failure else None)
+    except (SpecError, local_build.LocalBuildError) as exc:  # found while copying the source (--source-mode git)
+        _console().print(f"[red]refused:[/red] {exc}", markup=True)
+        return 2
     except refusals as exc:
         _console().print(f"[red]build refused:[/red] {exc}")
         return 2

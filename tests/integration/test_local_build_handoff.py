@@ -66,6 +66,11 @@ def test_the_command_hands_over_with_the_same_exit_status_table_and_refusals(con
                               capture_output=True, text=True, env=env, timeout=120) for extra in ([], ["--standalone"])]
     assert [a.returncode for a in answers] == [2, 2], [a.stdout + a.stderr for a in answers]
     assert all(a.stdout.startswith("build refused: ") and "/no/such/name" in a.stdout for a in answers), answers
+    answers = [subprocess.run([sys.executable, "-m", "emulator.cli.entry", "build", "--source", src, "--source-mode", "git",
+                               *extra], capture_output=True, text=True, env=env, timeout=120)
+               for extra in ([], ["--standalone"])]  # not a git work tree: found when the source is read
+    assert [a.returncode for a in answers] == [2, 2], [a.stdout + a.stderr for a in answers]
+    assert all(a.stdout.startswith("refused: --source-mode git") for a in answers), answers
 
 
 def test_the_command_does_not_load_the_docker_sdk_when_it_hands_over(control_plane, tmp_path):
