@@ -147,9 +147,8 @@ class HandedBuilds:
         except (ImageMissing, RuntimeUnavailable) as exc:
             build.put(contracts.LocalBuildEvent("no-engine", str(exc)))
         except Exception as exc:  # the control plane outlives whatever a build does
-            build.put(contracts.LocalBuildEvent("result", result={
-                "status": "FAULT", "phases": [], "excluded": [], "reports": [], "artifacts": [], "exported": {},
-                "message": f"{type(exc).__name__}: {exc}"}))
+            fault = local_build.LocalBuildResult("FAULT", [], [], [], [], {}, f"{type(exc).__name__}: {exc}")
+            build.put(contracts.LocalBuildEvent("result", result=dataclasses.asdict(fault)))
         finally:
             build.put(None)
             with self._lock:
